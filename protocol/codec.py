@@ -1,0 +1,438 @@
+"""The one codec: messages to compact UTF-8 JSON and back, validating strictly on the way in.
+
+Every decode either returns a well-formed message or raises ProtocolError; nothing else
+escapes, whatever the bytes (a property test holds us to that).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from . import topics
+from .configdoc import validate_config_doc
+from .errors import ProtocolError
+from .limits import (
+    CURRENT_VERSION,
+    MAX_ACK_RANGES,
+    MAX_BATCH_VOTES,
+    MAX_CONFIG_DOC_BYTES,
+    MAX_FLAGS,
+    MAX_ID,
+    MAX_INT,
+    MAX_PAYLOAD_BYTES,
+    MAX_TEXT,
+    SUPPORTED_VERSIONS,
+)
+from .messages import (
+    CONFIG_STATUSES,
+    ROLES,
+    VOTE_FLAGS,
+    Ack,
+    Config,
+    ConfigReport,
+    FleetState,
+    Heartbeat,
+    Message,
+    TerminalState,
+    Vote,
+    VoteBatch,
+)
+from .scales import SCALES
+
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
+
+# Message type names, and the topic kind each travels on.
+TYPE_OF_KIND = {
+    topics.VOTES: "votes",
+    topics.ACK: "ack",
+    topics.STATE: "state",
+    topics.HEARTBEAT: "heartbeat",
+    topics.CONFIG: "config",
+    topics.CONFIG_REPORT: "config_report",
+}
+
+
+def _fail(detail: str) -> ProtocolError:
+    return ProtocolError("invalid", detail)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ProtocolError("malformed", f"non-JSON number {name}")
+
+
+def _fields(obj: dict[str, Any], required: frozenset[str], optional: frozenset[str], what: str) -> None:
+    keys = obj.keys()
+    if not required <= keys:
+        raise _fail(f"{what} lacks {sorted(required - keys)}")
+    extra = keys - required - optional
+    if extra:
+        raise _fail(f"{what} has unknown fields {sorted(extra)}")
+
+
+def _int(obj: dict[str, Any], key: str, lo: int = 0, hi: int = MAX_INT) -> int:
+    v = obj[key]
+    # bool is an int in Python but not in the contract.
+    if type(v) is not int or v < lo or v > hi:
+        raise _fail(f"{key} must be an integer in {lo}..{hi}, got {v!r}")
+    return v
+
+
+def _bool(obj: dict[str, Any], key: str) -> bool:
+    v = obj[key]
+    if type(v) is not bool:
+        raise _fail(f"{key} must be true or false, got {v!r}")
+    return v
+
+
+def _id(obj: dict[str, Any], key: str) -> str:
+    v = obj[key]
+    if type(v) is not str or not ID_RE.match(v):
+        raise _fail(f"{key} must be an identifier of 1..{MAX_ID} characters, got {v!r}")
+    return v
+
+
+def _opt_id(obj: dict[str, Any], key: str) -> str | None:
+    return None if obj.get(key) is None else _id(obj, key)
+
+
+def _text(obj: dict[str, Any], key: str, limit: int = MAX_TEXT) -> str:
+    v = obj[key]
+    if type(v) is not str or len(v) > limit:
+        raise _fail(f"{key} must be text of at most {limit} characters")
+    return v
+
+
+def _opt_number(obj: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
+    v = obj.get(key)
+    if v is None:
+        return None
+    if type(v) not in (int, float) or not math.isfinite(v) or not lo <= v <= hi:
+        raise _fail(f"{key} must be a number in {lo}..{hi}, got {v!r}")
+    return float(v)
+
+
+def _device(obj: dict[str, Any]) -> str:
+    v = obj["device"]
+    if type(v) is not str or not topics.DEVICE_ID_RE.match(v):
+        raise _fail(f"bad device id {v!r}")
+    return v
+
+
+def check_lang(lang: Any) -> str:
+    """Return ``lang`` if it is a language tag the contract accepts (``fi``, ``sv``, ``se``, ``en-GB``)."""
+    if type(lang) is not str or not LANG_RE.match(lang):
+        raise _fail(f"bad language tag {lang!r}")
+    return lang
+
+
+_VOTE_REQUIRED = frozenset({"seq", "question", "scale", "answer", "lang", "wall", "mono", "boot", "synced"})
+_VOTE_OPTIONAL = frozenset({"unit", "cfg", "flags", "role", "reason"})
+_VOTE_ALL = _VOTE_REQUIRED | _VOTE_OPTIONAL
+
+
+def _vote(obj: Any, seen: set[str]) -> Vote:
+    """Validate one vote. ``seen`` memoises identifiers already checked in this batch.
+
+    This is the ingest hot loop (a batch repeats its question, language, boot and unit in
+    every vote), so checks are inlined and each distinct string is matched only once.
+    """
+    if type(obj) is not dict:
+        raise _fail("a vote must be an object")
+    keys = obj.keys()
+    if not (_VOTE_REQUIRED <= keys and keys <= _VOTE_ALL):
+        _fields(obj, _VOTE_REQUIRED, _VOTE_OPTIONAL, "vote")
+    scale_name = obj["scale"]
+    sc = SCALES.get(scale_name) if type(scale_name) is str else None
+    if sc is None:
+        raise _fail(f"unknown scale {scale_name!r}")
+    seq, answer, wall, mono = obj["seq"], obj["answer"], obj["wall"], obj["mono"]
+    # bool is an int in Python but not in the contract, hence ``type(x) is int``.
+    if type(seq) is not int or not 1 <= seq <= MAX_INT:
+        raise _fail(f"seq must be an integer in 1..{MAX_INT}, got {seq!r}")
+    if type(answer) is not int or not 0 <= answer < sc.size:
+        raise _fail(f"answer must be an integer in 0..{sc.size - 1} for {sc.name}, got {answer!r}")
+    if type(wall) is not int or not 0 <= wall <= MAX_INT:
+        raise _fail(f"wall must be an integer in 0..{MAX_INT}, got {wall!r}")
+    if type(mono) is not int or not 0 <= mono <= MAX_INT:
+        raise _fail(f"mono must be an integer in 0..{MAX_INT}, got {mono!r}")
+    synced = obj["synced"]
+    if type(synced) is not bool:
+        raise _fail(f"synced must be true or false, got {synced!r}")
+    question, boot, lang = obj["question"], obj["boot"], obj["lang"]
+    unit, reason = obj.get("unit"), obj.get("reason")
+    for key, value in (("question", question), ("boot", boot), ("unit", unit), ("reason", reason)):
+        if value is not None and value not in seen:
+            if type(value) is not str or not ID_RE.match(value):
+                raise _fail(f"{key} must be an identifier of 1..{MAX_ID} characters, got {value!r}")
+            seen.add(value)
+    if question is None or boot is None:
+        raise _fail("question and boot must be identifiers, got null")
+    if lang not in seen:
+        check_lang(lang)
+        seen.add(lang)
+    cfg = obj.get("cfg")
+    if cfg is None:
+        cfg = 0
+    elif type(cfg) is not int or not 0 <= cfg <= MAX_INT:
+        raise _fail(f"cfg must be an integer in 0..{MAX_INT}, got {cfg!r}")
+    flags_raw = obj.get("flags")
+    if flags_raw is None:
+        flags: frozenset[str] = _NO_FLAGS
+    else:
+        if type(flags_raw) is not list or len(flags_raw) > MAX_FLAGS or not all(type(f) is str for f in flags_raw):
+            raise _fail(f"flags must be a list of at most {MAX_FLAGS} known flags")
+        flags = frozenset(flags_raw)
+        if not flags <= VOTE_FLAGS:
+            raise _fail(f"unknown flags {flags_raw!r}")
+    role = obj.get("role")
+    if role is not None and role not in ROLES:
+        raise _fail(f"unknown role {role!r}")
+    return Vote(seq, question, scale_name, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason)
+
+
+_NO_FLAGS: frozenset[str] = frozenset()
+
+
+def _votes(obj: dict[str, Any]) -> VoteBatch:
+    _fields(obj, frozenset({"v", "type", "device", "batch", "votes"}), frozenset(), "votes")
+    raw = obj["votes"]
+    if type(raw) is not list or not 1 <= len(raw) <= MAX_BATCH_VOTES:
+        raise _fail(f"votes must be a list of 1..{MAX_BATCH_VOTES} votes")
+    seen: set[str] = set()
+    votes = tuple([_vote(v, seen) for v in raw])
+    if len({v.seq for v in votes}) != len(votes):
+        raise _fail("a batch repeats a seq")
+    return VoteBatch(device=_device(obj), batch=_int(obj, "batch"), votes=votes)
+
+
+def _ack(obj: dict[str, Any]) -> Ack:
+    _fields(obj, frozenset({"v", "type", "device", "batch", "ranges"}), frozenset(), "ack")
+    raw = obj["ranges"]
+    if type(raw) is not list or len(raw) > MAX_ACK_RANGES:
+        raise _fail(f"ranges must be a list of at most {MAX_ACK_RANGES} ranges")
+    ranges = []
+    for r in raw:
+        if (
+            type(r) is not list
+            or len(r) != 2
+            or type(r[0]) is not int
+            or type(r[1]) is not int
+            or not 1 <= r[0] <= r[1] <= MAX_INT
+        ):
+            raise _fail(f"bad seq range {r!r}")
+        ranges.append((r[0], r[1]))
+    return Ack(device=_device(obj), batch=_int(obj, "batch"), ranges=tuple(ranges))
+
+
+def _state(obj: dict[str, Any]) -> TerminalState:
+    _fields(obj, frozenset({"v", "type", "device", "online", "conn", "wall"}), frozenset({"fw"}), "state")
+    return TerminalState(
+        device=_device(obj),
+        online=_bool(obj, "online"),
+        conn=_int(obj, "conn"),
+        wall=_int(obj, "wall"),
+        fw=None if obj.get("fw") is None else _text(obj, "fw", 32),
+    )
+
+
+_HB_REQUIRED = frozenset(
+    {"v", "type", "device", "wall", "mono", "boot", "synced", "uptime", "queue", "oldest", "cfg", "fw"}
+)
+
+
+def _heartbeat(obj: dict[str, Any]) -> Heartbeat:
+    _fields(obj, _HB_REQUIRED, frozenset({"temp", "disk"}), "heartbeat")
+    disk = obj.get("disk")
+    return Heartbeat(
+        device=_device(obj),
+        wall=_int(obj, "wall"),
+        mono=_int(obj, "mono"),
+        boot=_id(obj, "boot"),
+        synced=_bool(obj, "synced"),
+        uptime=_int(obj, "uptime"),
+        queue=_int(obj, "queue"),
+        oldest=None if obj["oldest"] is None else _int(obj, "oldest"),
+        cfg=_int(obj, "cfg"),
+        fw=_text(obj, "fw", 32),
+        temp=_opt_number(obj, "temp", -100.0, 200.0),
+        disk=None if disk is None else _int(obj, "disk"),
+    )
+
+
+def _config(obj: dict[str, Any]) -> Config:
+    _fields(obj, frozenset({"v", "type", "device", "version", "doc"}), frozenset(), "config")
+    doc = obj["doc"]
+    if len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()) > MAX_CONFIG_DOC_BYTES:
+        raise _fail(f"configuration document over {MAX_CONFIG_DOC_BYTES} bytes")
+    validate_config_doc(doc)
+    return Config(device=_device(obj), version=_int(obj, "version", 1), doc=doc)
+
+
+def _config_report(obj: dict[str, Any]) -> ConfigReport:
+    _fields(obj, frozenset({"v", "type", "device", "version", "status"}), frozenset({"reason"}), "config_report")
+    status = obj["status"]
+    if status not in CONFIG_STATUSES:
+        raise _fail(f"status must be one of {sorted(CONFIG_STATUSES)}, got {status!r}")
+    reason = None if obj.get("reason") is None else _text(obj, "reason", 500)
+    if status == "rejected" and not reason:
+        raise _fail("a rejection must carry its reason")
+    return ConfigReport(device=_device(obj), version=_int(obj, "version", 1), status=status, reason=reason)
+
+
+def _fleet_state(obj: dict[str, Any]) -> FleetState:
+    _fields(obj, frozenset({"v", "type", "online", "wall", "instance"}), frozenset(), "fleet_state")
+    return FleetState(online=_bool(obj, "online"), wall=_int(obj, "wall"), instance=_text(obj, "instance", MAX_ID))
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], Message]] = {
+    "votes": _votes,
+    "ack": _ack,
+    "state": _state,
+    "heartbeat": _heartbeat,
+    "config": _config,
+    "config_report": _config_report,
+    "fleet_state": _fleet_state,
+}
+
+
+def decode_payload(payload: bytes) -> Message:
+    """Decode one message without regard to its topic; raises ProtocolError on any fault."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("oversized", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    try:
+        obj = json.loads(payload, parse_constant=_reject_constant)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise ProtocolError("malformed", f"not UTF-8 JSON: {exc}") from exc
+    if type(obj) is not dict:
+        raise ProtocolError("malformed", "a message must be a JSON object")
+    v = obj.get("v")
+    if type(v) is not int or v not in SUPPORTED_VERSIONS:
+        raise ProtocolError("unknown_version", f"schema version {v!r}; this side speaks {sorted(SUPPORTED_VERSIONS)}")
+    parser = _PARSERS.get(obj.get("type"))  # type: ignore[arg-type]
+    if parser is None:
+        raise _fail(f"unknown message type {obj.get('type')!r}")
+    try:
+        return parser(obj)
+    except ProtocolError:
+        raise
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:  # belt and braces: never leak
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+
+
+def decode(topic: str, payload: bytes) -> Message:
+    """Decode a message received on ``topic``, checking it belongs there and names that terminal."""
+    device, kind = topics.parse_topic(topic)
+    msg = decode_payload(payload)
+    if device == topics.FLEET_SEGMENT:
+        if not isinstance(msg, FleetState):
+            raise _fail(f"{type(msg).__name__} on the fleet state topic")
+        return msg
+    expected = TYPE_OF_KIND[kind]
+    if _TYPE_NAMES[type(msg)] != expected:
+        raise _fail(f"{_TYPE_NAMES[type(msg)]} message on a {kind} topic")
+    if msg.device != device:  # type: ignore[union-attr]
+        raise ProtocolError("device_mismatch", f"payload names {msg.device!r} on {device!r}'s topic")  # type: ignore[union-attr]
+    return msg
+
+
+_TYPE_NAMES: dict[type, str] = {
+    VoteBatch: "votes",
+    Ack: "ack",
+    TerminalState: "state",
+    Heartbeat: "heartbeat",
+    Config: "config",
+    ConfigReport: "config_report",
+    FleetState: "fleet_state",
+}
+
+
+def vote_to_dict(v: Vote) -> dict[str, Any]:
+    """The wire form of one vote; optional fields are left out when empty."""
+    d: dict[str, Any] = {
+        "seq": v.seq,
+        "question": v.question,
+        "scale": v.scale,
+        "answer": v.answer,
+        "lang": v.lang,
+        "wall": v.wall,
+        "mono": v.mono,
+        "boot": v.boot,
+        "synced": v.synced,
+    }
+    if v.unit is not None:
+        d["unit"] = v.unit
+    if v.cfg:
+        d["cfg"] = v.cfg
+    if v.flags:
+        d["flags"] = sorted(v.flags)
+    if v.role is not None:
+        d["role"] = v.role
+    if v.reason is not None:
+        d["reason"] = v.reason
+    return d
+
+
+def to_dict(msg: Message) -> dict[str, Any]:
+    """The wire form of any message as a dict (before JSON)."""
+    d: dict[str, Any] = {"v": CURRENT_VERSION, "type": _TYPE_NAMES[type(msg)]}
+    if isinstance(msg, VoteBatch):
+        d.update(device=msg.device, batch=msg.batch, votes=[vote_to_dict(v) for v in msg.votes])
+    elif isinstance(msg, Ack):
+        d.update(device=msg.device, batch=msg.batch, ranges=[list(r) for r in msg.ranges])
+    elif isinstance(msg, TerminalState):
+        d.update(device=msg.device, online=msg.online, conn=msg.conn, wall=msg.wall)
+        if msg.fw is not None:
+            d["fw"] = msg.fw
+    elif isinstance(msg, Heartbeat):
+        d.update(
+            device=msg.device,
+            wall=msg.wall,
+            mono=msg.mono,
+            boot=msg.boot,
+            synced=msg.synced,
+            uptime=msg.uptime,
+            queue=msg.queue,
+            oldest=msg.oldest,
+            cfg=msg.cfg,
+            fw=msg.fw,
+        )
+        if msg.temp is not None:
+            d["temp"] = msg.temp
+        if msg.disk is not None:
+            d["disk"] = msg.disk
+    elif isinstance(msg, Config):
+        d.update(device=msg.device, version=msg.version, doc=msg.doc)
+    elif isinstance(msg, ConfigReport):
+        d.update(device=msg.device, version=msg.version, status=msg.status)
+        if msg.reason is not None:
+            d["reason"] = msg.reason
+    elif isinstance(msg, FleetState):
+        d.update(online=msg.online, wall=msg.wall, instance=msg.instance)
+    else:  # pragma: no cover - Message is closed
+        raise TypeError(f"not a protocol message: {msg!r}")
+    return d
+
+
+def encode(msg: Message) -> bytes:
+    """Encode a message as compact UTF-8 JSON; raises ProtocolError if it breaks a limit.
+
+    The sender checks what it sends with the same rules the receiver applies, so a terminal
+    can never build a message the fleet would reject.
+    """
+    data = json.dumps(to_dict(msg), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ProtocolError("oversized", f"{len(data)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    decode_payload(data)
+    return data
+
+
+def check_vote(vote: Vote) -> Vote:
+    """Validate one vote as the fleet would; raises ProtocolError. Terminals call it before storing."""
+    return _vote(vote_to_dict(vote), set())

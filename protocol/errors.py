@@ -1,0 +1,29 @@
+"""The one error the protocol raises, with a machine-readable reason for counters."""
+
+from __future__ import annotations
+
+#: Reasons a message can be rejected; receivers count rejections per reason.
+REASONS = (
+    "malformed",  # not UTF-8 JSON, or not an object
+    "oversized",  # payload larger than MAX_PAYLOAD_BYTES
+    "unknown_version",  # schema version this side does not speak
+    "unknown_topic",  # topic outside the layout
+    "device_mismatch",  # payload names another terminal than its topic
+    "invalid",  # a field is missing, of the wrong type, out of range or unknown
+)
+
+
+class ProtocolError(ValueError):
+    """A message or topic that does not follow the contract.
+
+    Subclasses ValueError because a bad message is bad input, like paho's own
+    caller errors; ``reason`` is one of REASONS so that receivers can count
+    rejections without parsing text.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}")
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

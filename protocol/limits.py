@@ -1,0 +1,25 @@
+"""Every numeric limit of the contract in one place, so the SPEC and the codec cannot drift."""
+
+from __future__ import annotations
+
+#: Schema versions this implementation speaks. A message with any other ``v`` is rejected.
+SUPPORTED_VERSIONS = frozenset({1})
+#: The version this implementation writes.
+CURRENT_VERSION = 1
+
+#: Largest payload, in bytes, of any message.
+MAX_PAYLOAD_BYTES = 256 * 1024
+#: Most votes in one batch.
+MAX_BATCH_VOTES = 500
+#: Largest encoded configuration document, in bytes.
+MAX_CONFIG_DOC_BYTES = 64 * 1024
+#: Longest free text (reasons, firmware versions, instance names).
+MAX_TEXT = 200
+#: Longest identifier (question, unit, boot, reason and choice ids).
+MAX_ID = 64
+#: Largest integer a JSON peer can hold exactly (IEEE double), for seqs and times.
+MAX_INT = 2**53 - 1
+#: Most seq ranges in one acknowledgement.
+MAX_ACK_RANGES = MAX_BATCH_VOTES
+#: Most flags on one vote.
+MAX_FLAGS = 8
