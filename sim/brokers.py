@@ -1,0 +1,495 @@
+"""MQTT brokers for tests, the demo and benchmarks: real mosquitto or amqtt embedded in a thread.
+
+Both runners share one small interface (``host``, ``port``, ``start()``, ``stop()``, ``restart()``,
+context manager) so a test can be parametrized over them. Both listen on loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+from amqtt.broker import Broker as _AmqttBroker
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.session import Session
+
+__all__ = [
+    "BrokerError",
+    "BrokerRunner",
+    "EmbeddedBroker",
+    "MosquittoBroker",
+    "PortChoice",
+    "choose_port",
+    "find_mosquitto",
+    "free_port",
+    "port_accepts",
+]
+
+LOOPBACK = "127.0.0.1"
+MOSQUITTO_FALLBACK_PATH = "/usr/sbin/mosquitto"
+_log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """A broker could not be found, started or stopped."""
+
+
+class PortChoice(NamedTuple):
+    """The port to listen on and whether it is the preferred one or a fallback."""
+
+    port: int
+    fell_back: bool
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """Return a port the kernel says is free now, so parallel runs never fight over 1883."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    """Tell whether a listener could bind ``host:port``, with SO_REUSEADDR as brokers use it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+        return True
+
+
+def choose_port(preferred: int = 1883, host: str = LOOPBACK) -> PortChoice:
+    """Use ``preferred`` if nothing listens there, else a free port, and say which it was."""
+    if _port_is_free(host, preferred):
+        return PortChoice(preferred, fell_back=False)
+    return PortChoice(free_port(host), fell_back=True)
+
+
+def port_accepts(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Tell whether a TCP connection to ``host:port`` succeeds right now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_until_accepting(host: str, port: int, timeout: float, alive: Any = None) -> bool:
+    """Poll until the port accepts connections; stop early if ``alive()`` turns false."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_accepts(host, port):
+            return True
+        if alive is not None and not alive():
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def find_mosquitto() -> str | None:
+    """Return the mosquitto binary's path, looking in /usr/sbin too since it is not on a user's PATH."""
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    if os.access(MOSQUITTO_FALLBACK_PATH, os.X_OK):
+        return MOSQUITTO_FALLBACK_PATH
+    return None
+
+
+class BrokerRunner:
+    """What every broker runner offers: an address, start/stop/restart and a context manager."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The broker's address as ``mqtt://host:port``, for logs and command lines."""
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker is serving now."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start serving and return only once the port accepts connections."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop serving and release everything the runner holds; safe to call twice."""
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, as a broker restart looks to clients."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.host}:{self.port}, running={self.running})"
+
+
+class MosquittoBroker(BrokerRunner):
+    """The real mosquitto binary with a generated config in its own temp dir, for faithful tests and benchmarks."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = LOOPBACK,
+        persistence: bool = False,
+        max_queued_messages: int = 100_000,
+        max_inflight_messages: int = 100,
+        extra_config: str = "",
+        binary: str | None = None,
+        start_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        binary = binary or find_mosquitto()
+        if binary is None:
+            raise BrokerError(
+                "mosquitto is not installed (not on PATH nor at /usr/sbin/mosquitto); "
+                "run the test command `bash tests/run.sh`, which installs it"
+            )
+        self.binary = binary
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.persistence = persistence
+        self.max_queued_messages = max_queued_messages
+        self.max_inflight_messages = max_inflight_messages
+        self.extra_config = extra_config
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._workdir: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def workdir(self) -> Path:
+        """The temp dir holding config, log and persistence; created on first start."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="hymy-mosquitto-"))
+        return self._workdir
+
+    @property
+    def config_path(self) -> Path:
+        """Where the generated mosquitto.conf lives."""
+        return self.workdir / "mosquitto.conf"
+
+    @property
+    def log_path(self) -> Path:
+        """Where mosquitto writes its log."""
+        return self.workdir / "mosquitto.log"
+
+    @property
+    def persistence_location(self) -> Path:
+        """Where mosquitto keeps its database when persistence is on."""
+        return self.workdir / "persistence"
+
+    @property
+    def running(self) -> bool:
+        """Whether the mosquitto process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while running, for fault tests that signal it directly."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    def config_text(self) -> str:
+        """Render the mosquitto.conf this runner starts with."""
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            f"max_queued_messages {self.max_queued_messages}",
+            f"max_inflight_messages {self.max_inflight_messages}",
+            "set_tcp_nodelay true",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+        ]
+        if os.geteuid() == 0:
+            # as root mosquitto would drop to the 'mosquitto' user, which cannot write our temp dir
+            lines.append("user root")
+        if self.persistence:
+            self.persistence_location.mkdir(exist_ok=True)
+            lines += ["persistence true", f"persistence_location {self.persistence_location}/", "autosave_interval 1"]
+        else:
+            lines.append("persistence false")
+        if self.extra_config:
+            lines.append(self.extra_config.strip())
+        return "\n".join(lines) + "\n"
+
+    def log_tail(self, lines: int = 20) -> str:
+        """Return the last lines of the broker's log and stderr, for error messages."""
+        parts = []
+        for path in (self.log_path, self.workdir / "stderr.log"):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                if text:
+                    parts.append(f"--- {path.name} ---\n" + "\n".join(text))
+        return "\n".join(parts) or "(no log output)"
+
+    def start(self) -> None:
+        """Write the config, launch mosquitto and wait until the port accepts connections."""
+        if self.running:
+            return
+        self.config_path.write_text(self.config_text())
+        with open(self.workdir / "stderr.log", "ab") as err:
+            self._proc = subprocess.Popen(
+                [self.binary, "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                start_new_session=True,  # keep the terminal's Ctrl-C for the test runner
+            )
+        if not _wait_until_accepting(self.host, self.port, self.start_timeout, alive=lambda: self.running):
+            code = self._proc.poll()
+            self._halt(signal.SIGKILL)
+            state = f"exited with code {code}" if code is not None else f"not accepting after {self.start_timeout}s"
+            raise BrokerError(f"mosquitto on {self.host}:{self.port} {state}\n{self.log_tail()}")
+
+    def _halt(self, sig: signal.Signals) -> None:
+        """Signal the process and reap it, escalating to SIGKILL after the stop timeout."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=self.stop_timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the broker without letting it save or say goodbye, as a crash or power cut would."""
+        self._halt(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL) but keep the temp dir, so a later start reuses its state."""
+        self._halt(signal.SIGTERM)
+
+    def restart(self) -> None:
+        """Terminate and start again on the same port, keeping persistence if it is on."""
+        self.terminate()
+        self.start()
+
+    def stop(self) -> None:
+        """Terminate the broker and remove its temp dir."""
+        self.terminate()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+class OpenAuthPlugin(BaseAuthPlugin):
+    """Let every client in without marking it anonymous.
+
+    amqtt's AnonymousAuthPlugin flags sessions anonymous, and amqtt then drops their persistent
+    sessions and offline QoS 1 queues, unlike mosquitto with ``allow_anonymous true``.
+    """
+
+    async def authenticate(self, *, session: Session) -> bool | None:
+        """Accept every connection: the embedded broker is loopback-only and for tests and the demo."""
+        return True
+
+
+class _SnapshotDict(dict[str, Any]):
+    """A dict whose iteration walks a snapshot of its keys.
+
+    amqtt 0.12 iterates its subscription table across ``await`` points while other clients
+    (un)subscribe or expire, which raises "dictionary changed size during iteration".
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().__iter__()))
+
+
+class _HymyAmqttBroker(_AmqttBroker):
+    """amqtt's broker with narrow fixes where amqtt 0.12 differs from mosquitto and MQTT 3.1.1.
+
+    1. The subscription table iterates a snapshot (see ``_SnapshotDict``).
+    2. Retained messages go only to a session's own subscriptions: on every CONNECT amqtt 0.12
+       otherwise sends the new client retained messages matching *any* client's subscriptions.
+    3. Messages queued for an offline persistent session are delivered without the retain flag.
+    4. Connections still open at shutdown are closed, so no transport is left for the garbage
+       collector to warn about (amqtt's shutdown leaves them open).
+    """
+
+    def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(config, loop=loop)
+        self._subscriptions = _SnapshotDict()
+        self._open_writers: set[asyncio.StreamWriter] = set()
+
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        """Track each connection so shutdown can close those amqtt leaves open."""
+        self._open_writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self._open_writers.discard(writer)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        topic_filter = subscription[0]
+        subscribers = self._subscriptions.get(topic_filter, [])
+        if any(subscriber.client_id == session.client_id for subscriber, _ in subscribers):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    async def _publish_session_retained_messages(self, session: Session) -> None:
+        # amqtt sends messages queued for an offline session with the retain flag set; they are live messages
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        tasks = []
+        while not session.retained_messages.empty():
+            queued = await session.retained_messages.get()
+            tasks.append(
+                asyncio.ensure_future(handler.mqtt_publish(queued.topic, queued.data, queued.qos, retain=False))
+            )
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def close_connections(self) -> None:
+        """Close every client connection still open, as a stopped broker's would be."""
+        writers = list(self._open_writers)
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+
+def _amqtt_config(host: str, port: int) -> dict[str, Any]:
+    """Build amqtt 0.12's config: one TCP listener and only the plugins we need.
+
+    The defaults would also load BrokerSysPlugin, which emits a DeprecationWarning about psutil.
+    """
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {f"{__name__}.OpenAuthPlugin": {}},
+    }
+
+
+class EmbeddedBroker(BrokerRunner):
+    """amqtt's broker in a background thread with its own event loop, so the demo needs no install."""
+
+    def __init__(
+        self, port: int | None = None, *, host: str = LOOPBACK, start_timeout: float = 10.0, stop_timeout: float = 10.0
+    ) -> None:
+        self.host = host
+        self.port = port if port is not None else free_port(host)
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.leftover_tasks: list[str] = []
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker thread is serving."""
+        return self._thread is not None and self._thread.is_alive() and self._ready.is_set()
+
+    def start(self) -> None:
+        """Start the broker thread and wait until the port accepts connections."""
+        if self.running:
+            return
+        self._ready.clear()
+        self._error = None
+        self._thread = threading.Thread(target=self._run, name=f"amqtt-{self.port}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self.start_timeout) or self._error is not None:
+            error = self._error
+            self.stop()
+            raise BrokerError(f"embedded broker on {self.host}:{self.port} did not start: {error!r}") from error
+
+    def _run(self) -> None:
+        """Own one event loop for the broker's whole life, in this thread only."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        except BaseException as exc:  # reported to start() or logged; a thread has no caller to raise to
+            self._error = exc
+            if self._ready.is_set():
+                _log.exception("embedded broker on port %s failed", self.port)
+        finally:
+            self._ready.set()
+            self._loop = None
+            loop.close()
+
+    async def _serve(self) -> None:
+        """Start amqtt, serve until stop() asks, then shut it down and reap what it left behind."""
+        self._stop_event = asyncio.Event()
+        broker = _HymyAmqttBroker(_amqtt_config(self.host, self.port), loop=asyncio.get_running_loop())
+        await broker.start()
+        self._ready.set()
+        await self._stop_event.wait()
+        await broker.shutdown()
+        await broker.close_connections()
+        await self._reap_tasks()
+
+    async def _reap_tasks(self) -> None:
+        """Cancel tasks amqtt left running after shutdown so none is destroyed pending; remember them."""
+        current = asyncio.current_task()
+        leftover = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+        self.leftover_tasks = [repr(task.get_coro()) for task in leftover]
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            await asyncio.gather(*leftover, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Shut amqtt down cleanly, stop its loop and join the thread."""
+        thread, loop, stop_event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return
+        if loop is not None and stop_event is not None and thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop closed between our check and the call
+                loop.call_soon_threadsafe(stop_event.set)
+        thread.join(self.stop_timeout)
+        if thread.is_alive():
+            raise BrokerError(f"embedded broker on {self.host}:{self.port} did not stop in {self.stop_timeout}s")
+        self._thread = None
+        self._stop_event = None
+        self._ready.clear()
+
+    def restart(self) -> None:
+        """Stop and start a fresh amqtt on the same port (retained messages and sessions are lost, as in memory)."""
+        self.stop()
+        self.start()
