@@ -339,8 +339,8 @@ class _HymyAmqttBroker(_AmqttBroker):
     2. Retained messages go only to a session's own subscriptions: on every CONNECT amqtt 0.12
        otherwise sends the new client retained messages matching *any* client's subscriptions.
     3. Messages queued for an offline persistent session are delivered without the retain flag.
-    4. Connections still open at shutdown are closed, so no transport is left for the garbage
-       collector to warn about (amqtt's shutdown leaves them open).
+    4. Every connection is closed when amqtt is done with it or shuts down, so no transport is
+       left for the garbage collector to warn about (amqtt leaves some open).
     """
 
     def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
@@ -351,12 +351,19 @@ class _HymyAmqttBroker(_AmqttBroker):
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
     ) -> None:
-        """Track each connection so shutdown can close those amqtt leaves open."""
+        """Track each connection and close it when amqtt is done with it, which amqtt skips on some paths.
+
+        A peer that hangs up before CONNECT, or whose socket resets while amqtt drains it, is
+        otherwise left open until the garbage collector warns about it.
+        """
         self._open_writers.add(writer)
         try:
             await super().stream_connected(reader, writer, listener_name)
         finally:
             self._open_writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await writer.wait_closed()
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session
