@@ -1,0 +1,278 @@
+"""The terminal's vote database: every press is committed here before anyone is told (DESIGN guarantee 1).
+
+One SQLite file in WAL mode with ``synchronous=FULL``. A vote stays in the table until the fleet
+acknowledges it; then it is marked delivered (not deleted) and pruned later. Seqs come from
+``INTEGER PRIMARY KEY AUTOINCREMENT``, so a seq is never handed out twice, even after pruning.
+The same file keeps a small key/value table for the MQTT connection counter and the last good
+configuration, so both survive reboots.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+import protocol
+from protocol import Vote
+
+from .clock import Clock
+from .errors import StoreError
+
+MIGRATIONS = Migrations("hymy-device")
+
+
+@MIGRATIONS(name="0001_votes")
+def _create_votes(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE votes (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            question TEXT NOT NULL,
+            scale TEXT NOT NULL,
+            answer INTEGER NOT NULL,
+            lang TEXT NOT NULL,
+            wall INTEGER NOT NULL,
+            mono INTEGER NOT NULL,
+            boot TEXT NOT NULL,
+            synced INTEGER NOT NULL,
+            unit TEXT,
+            cfg INTEGER NOT NULL DEFAULT 0,
+            flags TEXT,
+            role TEXT,
+            reason TEXT,
+            delivered INTEGER
+        )
+        """
+    )
+    # Only undelivered votes are indexed, so finding the backlog stays cheap however many
+    # delivered votes wait for pruning.
+    db.execute("CREATE INDEX votes_pending ON votes (seq) WHERE delivered IS NULL")
+    db.execute("CREATE INDEX votes_delivered ON votes (delivered) WHERE delivered IS NOT NULL")
+
+
+@MIGRATIONS(name="0002_meta")
+def _create_meta(db: Database) -> None:
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+_COLUMNS = "seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason"
+_INSERT = (
+    "INSERT INTO votes (question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_NO_FLAGS: frozenset[str] = frozenset()
+
+
+def _row_to_vote(row: tuple[Any, ...]) -> Vote:
+    flags = frozenset(row[11].split(",")) if row[11] else _NO_FLAGS
+    return Vote(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]), row[9], row[10], flags, *row[12:]
+    )
+
+
+class VoteStore:
+    """The durable queue of presses; safe to share between the press thread and the sync loop."""
+
+    def __init__(self, path: str | Path, device_id: str, clock: Clock) -> None:
+        self.path = Path(path)
+        self.device_id = device_id
+        self._clock = clock
+        self._lock = threading.RLock()
+        try:
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open vote database {self.path}: {exc}") from exc
+        self._conn = conn
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"vote database {self.path} is unusable (corrupt or not a database?): {exc}") from exc
+        except StoreError:
+            conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        (check,) = conn.execute("PRAGMA quick_check").fetchone()
+        if check != "ok":
+            raise StoreError(f"vote database {self.path} failed its integrity check: {check}")
+        (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        conn.execute("PRAGMA synchronous=FULL")
+        (sync,) = conn.execute("PRAGMA synchronous").fetchone()
+        if str(mode).lower() != "wal" or sync != 2:
+            raise StoreError(f"vote database {self.path} refused WAL/synchronous=FULL (got {mode}, {sync})")
+        self._db = Database(conn, execute_plugins=False)
+        MIGRATIONS.apply(self._db)
+
+    def close(self) -> None:
+        """Close the database; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> VoteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _sql(self, what: str) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and turn SQLite's errors into StoreError, rolling back a half transaction."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+                raise StoreError(f"vote database {self.path}: {what} failed: {exc}") from exc
+
+    # -- votes ---------------------------------------------------------------------------------
+
+    def record(
+        self,
+        question: str,
+        scale: str,
+        answer: int,
+        lang: str,
+        unit: str | None = None,
+        cfg: int = 0,
+        flags: Iterable[str] = (),
+        role: str | None = None,
+        reason: str | None = None,
+    ) -> Vote:
+        """Validate and durably commit one press before returning it, so a shown 'thanks' is never a lie."""
+        clock = self._clock
+        flagset = frozenset(flags)
+        # seq=1 stands in until SQLite assigns the real one; validation does not depend on it.
+        vote = Vote(
+            1,
+            question,
+            scale,
+            answer,
+            lang,
+            clock.wall_ms(),
+            clock.mono_ms(),
+            clock.boot_id(),
+            clock.synced(),
+            unit,
+            cfg,
+            flagset,
+            role,
+            reason,
+        )
+        protocol.check_vote(vote)  # a ProtocolError here is a caller mistake, nothing is stored
+        params = (*vote[1:11], ",".join(sorted(flagset)) or None, role, reason)
+        with self._sql("recording a vote") as conn:
+            seq = conn.execute(_INSERT, params).lastrowid
+            conn.commit()
+        assert seq is not None
+        return vote._replace(seq=seq)
+
+    def pending(self, limit: int = 100, after: int = 0) -> list[Vote]:
+        """Undelivered votes with seq > ``after``, oldest first, none skipped, at most ``limit``."""
+        with self._sql("reading pending votes") as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM votes WHERE delivered IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [_row_to_vote(r) for r in rows]
+
+    def oldest_pending(self) -> Vote | None:
+        """The oldest undelivered vote, for the heartbeat's backlog age."""
+        votes = self.pending(1)
+        return votes[0] if votes else None
+
+    def oldest_pending_wall_ms(self) -> int | None:
+        """Wall time of the oldest undelivered vote, or None when the backlog is empty."""
+        vote = self.oldest_pending()
+        return None if vote is None else vote.wall
+
+    def depth(self) -> int:
+        """How many votes wait for the fleet's acknowledgement."""
+        with self._sql("counting pending votes") as conn:
+            (n,) = conn.execute("SELECT count(*) FROM votes WHERE delivered IS NULL").fetchone()
+        return int(n)
+
+    def last_vote(self) -> Vote | None:
+        """The most recent press, delivered or not, so a restarted terminal still knows its pace."""
+        with self._sql("reading the last vote") as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM votes ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else _row_to_vote(row)
+
+    def mark_delivered(self, seqs: Iterable[int]) -> int:
+        """Mark acknowledged votes delivered; returns how many were still pending (0 for a duplicate ack)."""
+        return self.mark_delivered_ranges(protocol.seq_ranges(seqs))
+
+    def mark_delivered_ranges(self, ranges: Iterable[tuple[int, int]]) -> int:
+        """Like mark_delivered for inclusive seq ranges, so a wide ack costs no per-seq work in Python."""
+        now = self._clock.wall_ms()
+        changed = 0
+        with self._sql("marking votes delivered") as conn:
+            for lo, hi in ranges:
+                cur = conn.execute(
+                    "UPDATE votes SET delivered = ? WHERE seq BETWEEN ? AND ? AND delivered IS NULL", (now, lo, hi)
+                )
+                changed += cur.rowcount
+            conn.commit()
+        return changed
+
+    def prune_delivered(self, older_than_days: float) -> int:
+        """Delete votes delivered more than ``older_than_days`` ago; pending votes are never touched."""
+        cutoff = self._clock.wall_ms() - int(older_than_days * 86_400_000)
+        with self._sql("pruning delivered votes") as conn:
+            cur = conn.execute("DELETE FROM votes WHERE delivered IS NOT NULL AND delivered < ?", (cutoff,))
+            conn.commit()
+        return cur.rowcount
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    def _get(self, conn: sqlite3.Connection, key: str) -> Any:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def _put(self, conn: sqlite3.Connection, key: str, value: Any) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value, separators=(",", ":"), ensure_ascii=False)),
+        )
+
+    def next_conn(self) -> int:
+        """Count one more MQTT connection attempt and commit it, so a stale will always carries a smaller number."""
+        with self._sql("counting a connection") as conn:
+            value = int(self._get(conn, "conn") or 0) + 1
+            self._put(conn, "conn", value)
+            conn.commit()
+        return value
+
+    def save_config(self, version: int, doc: dict[str, Any]) -> None:
+        """Persist the configuration now in force, so the terminal runs it again after a reboot."""
+        with self._sql("saving the configuration") as conn:
+            self._put(conn, "config", {"version": version, "doc": doc})
+            conn.commit()
+
+    def load_config(self) -> tuple[int, dict[str, Any]] | None:
+        """The last configuration saved, as (version, doc), or None for a terminal never configured."""
+        with self._sql("loading the configuration") as conn:
+            value = self._get(conn, "config")
+        return None if value is None else (int(value["version"]), value["doc"])
+
+    def save_config_rejection(self, version: int, reason: str) -> None:
+        """Remember the last rejected configuration and why, for diagnostics after a restart."""
+        with self._sql("saving a configuration rejection") as conn:
+            self._put(conn, "config_rejected", {"version": version, "reason": reason})
+            conn.commit()
+
+    def load_config_rejection(self) -> tuple[int, str] | None:
+        """The last rejected (version, reason), or None."""
+        with self._sql("loading a configuration rejection") as conn:
+            value = self._get(conn, "config_rejected")
+        return None if value is None else (int(value["version"]), str(value["reason"]))
