@@ -1,0 +1,128 @@
+"""The terminal's core: a press becomes a committed vote under the configuration on screen, then the agent is woken.
+
+A terminal without any configuration has no question, so it refuses presses with
+NotConfiguredError (the kiosk shows its "not placed yet" screen instead of buttons). A
+configuration with ``unit: null`` is a placed question without a unit; its votes carry no unit.
+
+New configurations arrive on the sync thread; they are validated at once (so the fleet hears
+"rejected" straight away) but take effect only when the UI calls ``apply_pending()`` between
+interactions, so an answer is always recorded against the question the person actually saw.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import protocol
+from protocol import Vote
+
+from .clock import Clock
+from .errors import NotConfiguredError
+from .store import VoteStore
+
+
+class Waker(Protocol):
+    """Anything that can be told a vote is waiting (the sync agent, or nothing when offline by design)."""
+
+    def wake(self) -> None:
+        """Send what is pending soon."""
+        ...
+
+
+class Terminal:
+    """Presses in, committed votes out; keeps the configuration in force and the misuse pace."""
+
+    def __init__(
+        self,
+        store: VoteStore,
+        agent: Waker | None,
+        clock: Clock,
+        config: tuple[int, dict[str, Any]] | None = None,
+    ) -> None:
+        """``config`` is a factory default used only when the store holds none."""
+        self.store = store
+        self.agent = agent
+        self.clock = clock
+        self._lock = threading.Lock()
+        stored = store.load_config()
+        if stored is None and config is not None:
+            protocol.validate_config_doc(config[1])
+            stored = config
+        self._config = stored
+        self._pending: tuple[int, dict[str, Any]] | None = None
+        last = store.last_vote()
+        # A restart within the same boot keeps the pace; a new boot cannot compare mono readings.
+        self._last_press: tuple[str, int] | None = None if last is None else (last.boot, last.mono)
+
+    @property
+    def config(self) -> tuple[int, dict[str, Any]] | None:
+        """The configuration in force as (version, doc), or None for an unplaced terminal."""
+        with self._lock:
+            return self._config
+
+    @property
+    def placed(self) -> bool:
+        """Whether the terminal has a question to ask."""
+        return self.config is not None
+
+    def offer_config(self, version: int, doc: dict[str, Any]) -> str | None:
+        """Accept a new configuration for the next pause between interactions, or say why not."""
+        try:
+            protocol.validate_config_doc(doc)
+        except protocol.ProtocolError as exc:
+            return exc.detail
+        with self._lock:
+            self._pending = (version, doc)
+        return None
+
+    def apply_pending(self) -> bool:
+        """Switch to a configuration offered earlier; the UI calls this between interactions."""
+        with self._lock:
+            if self._pending is None:
+                return False
+            self._config, self._pending = self._pending, None
+            return True
+
+    def press(
+        self,
+        answer: int,
+        lang: str | None = None,
+        role: str | None = None,
+        reason: str | None = None,
+        flags: Iterable[str] = (),
+    ) -> Vote:
+        """Record one press durably, then wake the agent; the UI thanks the person only after this returns."""
+        with self._lock:
+            if self._config is None:
+                raise NotConfiguredError("this terminal has no configuration yet; it is not placed anywhere")
+            version, doc = self._config
+            lang = lang or doc["default_language"]
+            if lang not in doc["languages"]:
+                raise ValueError(f"language {lang!r} is not offered here; offered: {doc['languages']}")
+            boot, mono = self.clock.boot_id(), self.clock.mono_ms()
+            flagset = set(flags)
+            interval_ms = float(protocol.setting(doc, "misuse_interval_s")) * 1000
+            if (
+                self._last_press is not None
+                and self._last_press[0] == boot
+                and mono - self._last_press[1] < interval_ms
+            ):
+                flagset.add("misuse")
+            question = doc["question"]
+            vote = self.store.record(
+                question["id"],
+                question["scale"],
+                answer,
+                lang,
+                unit=doc["unit"],
+                cfg=version,
+                flags=flagset,
+                role=role,
+                reason=reason,
+            )
+            self._last_press = (boot, mono)
+        if self.agent is not None:
+            self.agent.wake()
+        return vote

@@ -1,0 +1,130 @@
+"""The terminal core: presses become committed votes under the configuration on screen, misuse is flagged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.clock import FakeClock
+from device.errors import NotConfiguredError
+from device.store import VoteStore
+from device.terminal import Terminal
+
+
+class RecordingWaker:
+    """Counts wakes, standing in for the sync agent."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+@pytest.fixture
+def waker() -> RecordingWaker:
+    """A stand-in agent that counts how often it was woken."""
+    return RecordingWaker()
+
+
+@pytest.fixture
+def placed_terminal(vote_store: VoteStore, fake_clock: FakeClock, config_doc: dict, waker: RecordingWaker) -> Terminal:
+    """A terminal whose store holds configuration version 3."""
+    vote_store.save_config(3, config_doc)
+    return Terminal(vote_store, waker, fake_clock)
+
+
+def test_press_records_under_the_config_in_force_and_wakes_the_agent(
+    placed_terminal: Terminal, vote_store: VoteStore, waker: RecordingWaker
+) -> None:
+    vote = placed_terminal.press(3, lang="sv")
+    assert (vote.question, vote.scale, vote.answer, vote.lang, vote.unit, vote.cfg) == (
+        "q-visit",
+        "faces4",
+        3,
+        "sv",
+        "unit-a",
+        3,
+    )
+    assert vote_store.pending() == [vote]
+    assert waker.wakes == 1
+
+
+def test_press_uses_the_default_language(placed_terminal: Terminal) -> None:
+    assert placed_terminal.press(0).lang == "fi"
+
+
+def test_press_refuses_a_language_not_offered(placed_terminal: Terminal, vote_store: VoteStore) -> None:
+    with pytest.raises(ValueError, match="not offered"):
+        placed_terminal.press(1, lang="en")
+    assert vote_store.depth() == 0
+
+
+def test_unplaced_terminal_refuses_presses(vote_store: VoteStore, fake_clock: FakeClock) -> None:
+    terminal = Terminal(vote_store, None, fake_clock)
+    assert not terminal.placed
+    with pytest.raises(NotConfiguredError):
+        terminal.press(1)
+    assert vote_store.depth() == 0
+
+
+def test_factory_default_config_is_used_only_when_the_store_has_none(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    default = (0, config_doc_with(question="q-default"))
+    assert Terminal(vote_store, None, fake_clock, config=default).press(1).question == "q-default"
+    vote_store.save_config(4, config_doc_with(question="q-fleet"))
+    assert Terminal(vote_store, None, fake_clock, config=default).press(1).question == "q-fleet"
+
+
+def test_misuse_flag_when_pressed_sooner_than_the_interval(placed_terminal: Terminal, fake_clock: FakeClock) -> None:
+    assert placed_terminal.press(3).flags == frozenset()
+    fake_clock.advance(1_999)
+    assert placed_terminal.press(3).flags == frozenset({"misuse"})
+    fake_clock.advance(2_000)
+    assert placed_terminal.press(3).flags == frozenset()
+
+
+def test_misuse_interval_comes_from_the_config(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    vote_store.save_config(1, config_doc_with(misuse_interval_s=10))
+    terminal = Terminal(vote_store, None, fake_clock)
+    terminal.press(1)
+    fake_clock.advance(9_000)
+    assert "misuse" in terminal.press(1).flags
+
+
+def test_misuse_pace_survives_a_restart_in_the_same_boot(
+    store_path: Path, vote_store: VoteStore, fake_clock: FakeClock, config_doc: dict
+) -> None:
+    vote_store.save_config(1, config_doc)
+    Terminal(vote_store, None, fake_clock).press(2)
+    fake_clock.advance(500)
+    assert "misuse" in Terminal(vote_store, None, fake_clock).press(2).flags
+
+
+def test_no_misuse_across_a_reboot(vote_store: VoteStore, fake_clock: FakeClock, config_doc: dict) -> None:
+    vote_store.save_config(1, config_doc)
+    Terminal(vote_store, None, fake_clock).press(2)
+    fake_clock.reboot()
+    assert Terminal(vote_store, None, fake_clock).press(2).flags == frozenset()
+
+
+def test_offered_config_waits_until_applied_between_interactions(
+    placed_terminal: Terminal, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    assert placed_terminal.offer_config(4, config_doc_with(question="q-new")) is None
+    assert placed_terminal.press(1).question == "q-visit"
+    assert placed_terminal.apply_pending() is True
+    assert placed_terminal.press(1).question == "q-new"
+    assert placed_terminal.apply_pending() is False
+
+
+def test_offered_invalid_config_is_refused_with_reason(placed_terminal: Terminal, config_doc: dict) -> None:
+    reason = placed_terminal.offer_config(4, {**config_doc, "default_language": "en"})
+    assert reason is not None and "default_language" in reason
+    assert placed_terminal.apply_pending() is False
