@@ -1,0 +1,197 @@
+"""The terminal's one MQTT adapter: it owns every paho callback and turns them into events for one loop.
+
+paho runs its own network thread (``loop_start``) and reconnects with backoff; nothing in here
+decides anything about votes. Callbacks only put events on a queue, except one job that must
+happen on paho's thread before it dials again: refreshing the last will with a new connection
+counter, so every connection's will carries a number larger than any before it.
+
+``clean_session=False`` with the device id as client id: a broker that keeps sessions queues the
+fleet's acks and configuration while the link is down, which saves resends after a flap.
+Correctness never depends on it; votes stay in SQLite until the fleet's ack, whatever paho or the
+broker remember.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+import protocol
+from protocol import topics
+
+from .clock import Clock
+from .errors import DeviceError, MqttError
+
+log = logging.getLogger(__name__)
+
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 30
+KEEPALIVE_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The broker accepted connection number ``conn``; birth is published and subscriptions requested."""
+
+    conn: int
+    session_present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The link is down; paho is already dialling again with backoff."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message arrived; the loop decodes it (bytes are untrusted until then)."""
+
+    topic: str
+    payload: bytes
+
+
+Event = Connected | Disconnected | Received
+
+
+class MqttLink:
+    """A paho client for one terminal: birth, will, subscriptions, reconnects; events go to ``events``."""
+
+    def __init__(
+        self,
+        device_id: str,
+        host: str,
+        port: int,
+        events: queue.Queue[Any],
+        next_conn: Callable[[], int],
+        clock: Clock,
+        fw: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        max_queued: int = 64,
+    ) -> None:
+        self.device_id = topics.check_device_id(device_id)
+        self.host = host
+        self.port = port
+        self._events = events
+        self._next_conn = next_conn
+        self._clock = clock
+        self._fw = fw
+        self._state_topic = topics.device_topic(device_id, topics.STATE)
+        try:
+            self.state_payload(False, 0)  # a bad firmware string fails here, not on paho's thread
+        except protocol.ProtocolError as exc:
+            raise MqttError(f"cannot build this terminal's state message: {exc}") from exc
+        self._subscriptions = [
+            (topics.device_topic(device_id, topics.ACK), 1),
+            (topics.device_topic(device_id, topics.CONFIG), 1),
+            (topics.FLEET_STATE, 1),
+        ]
+        self._lock = threading.Lock()
+        self._conn = 0  # the counter in the will paho holds now
+        self._started = False
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False, protocol=paho.MQTTv311
+        )
+        if username is not None:
+            client.username_pw_set(username, password)
+        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        # Our own loop decides what to resend; paho's queue only smooths a short gap.
+        client.max_queued_messages_set(max_queued)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        self._client = client
+
+    @property
+    def conn(self) -> int:
+        """The connection counter of the current (or next) connection, as in its birth and will."""
+        with self._lock:
+            return self._conn
+
+    def state_payload(self, online: bool, conn: int) -> bytes:
+        """The retained state message: birth when online, will (or clean goodbye) when not."""
+        msg = protocol.TerminalState(self.device_id, online, conn, self._clock.wall_ms(), self._fw)
+        return protocol.encode(msg)
+
+    def _refresh_will(self) -> None:
+        """Give the next connection attempt a fresh counter; runs on paho's thread before it redials."""
+        try:
+            conn = self._next_conn()
+        except DeviceError as exc:
+            # An exception would kill paho's thread and with it every reconnect; a counter kept
+            # only in memory is the lesser harm (it can repeat after a restart on a broken disk).
+            log.error("connection counter not persisted: %s", exc)
+            conn = self._conn + 1
+        with self._lock:
+            self._conn = conn
+        self._client.will_set(self._state_topic, self.state_payload(False, conn), qos=1, retain=True)
+
+    def start(self) -> None:
+        """Begin connecting in the background; returns at once, even with no broker reachable."""
+        if self._started:
+            return
+        self._started = True
+        self._refresh_will()
+        try:
+            self._client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
+        except ValueError as exc:
+            raise MqttError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        self._client.loop_start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Say goodbye (offline state, since a clean disconnect sends no will), disconnect, stop paho's thread."""
+        if not self._started:
+            return
+        self._started = False
+        if self._client.is_connected():
+            info = self._client.publish(self._state_topic, self.state_payload(False, self.conn), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (ValueError, RuntimeError) as exc:
+                log.warning("offline state not published on stop: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
+        """Hand a message to paho; False when the link cannot take it now (a state, not an error)."""
+        try:
+            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        except ValueError as exc:
+            raise MqttError(f"publish to {topic!r} refused: {exc}") from exc
+        return info.rc == paho.MQTT_ERR_SUCCESS
+
+    def is_connected(self) -> bool:
+        """Whether paho believes the link is up."""
+        return self._client.is_connected()
+
+    # -- paho callbacks (paho's thread): hand over and return ---------------------------------
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker refused connection: %s", reason)
+            return
+        conn = self.conn
+        client.publish(self._state_topic, self.state_payload(True, conn), qos=1, retain=True)
+        client.subscribe(self._subscriptions)
+        self._events.put(Connected(conn, bool(getattr(flags, "session_present", False))))
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if self._started:  # not after our own goodbye: no reconnect follows
+            self._refresh_will()
+        self._events.put(Disconnected(str(reason)))
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._refresh_will()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._events.put(Received(message.topic, bytes(message.payload)))

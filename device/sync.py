@@ -1,0 +1,474 @@
+"""The sync agent: one loop thread that drains the vote backlog to the fleet and keeps configuration converged.
+
+A vote leaves the backlog only when the fleet's application-level ack names its seq (DESIGN
+guarantee 2); a broker PUBACK means nothing here. Sending rules:
+
+* Votes go out only while connected, and only once the fleet is known to be online, or when no
+  fleet state has arrived ``fleet_grace_s`` after connecting (the fleet's retained state comes
+  right after SUBACK, so silence means no fleet ever published one; sending is still safe because
+  nothing is dropped before an ack). While the fleet says it is offline one probe batch at a time
+  still goes out with backoff, so a wrong or stale fleet state cannot stall the backlog forever.
+* Batches are contiguous runs of pending votes, oldest first, up to ``window`` in flight.
+* A batch not acked within its deadline is resent; each resend doubles the deadline up to
+  ``max_backoff_s``. After a timeout the agent probes with one batch until an ack arrives, so a
+  dead fleet gets a trickle, not a flood.
+* On reconnect everything unacked is sent again from the oldest pending vote; duplicates are
+  harmless because the fleet stores votes idempotently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import protocol
+from protocol import Ack, Config, FleetState, Vote, topics
+
+from .clock import Clock
+from .errors import DeviceError
+from .mqtt import Connected, Disconnected, MqttLink, Received
+from .store import VoteStore
+
+log = logging.getLogger(__name__)
+
+THERMAL_PATH = Path("/sys/class/thermal/thermal_zone0/temp")
+
+#: Called with (version, doc) of a new configuration; returns a rejection reason, or None to accept.
+ConfigHandler = Callable[[int, dict[str, Any]], "str | None"]
+
+_WAKE = object()
+_STOP = object()
+_HISTORICAL = frozenset({"historical"})
+
+
+@dataclass
+class SyncCounters:
+    """What the agent has done, for heartbeats, logs and tests."""
+
+    batches_sent: int = 0
+    votes_sent: int = 0
+    resends: int = 0
+    acks: int = 0
+    votes_acked: int = 0
+    duplicate_acks: int = 0
+    heartbeats: int = 0
+    configs_applied: int = 0
+    configs_rejected: int = 0
+    configs_ignored: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    loop_errors: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _InFlight:
+    batch: int
+    votes: list[Vote]
+    attempts: int
+    deadline_ms: int
+
+
+def _acked(ranges: list[tuple[int, int]], starts: list[int], seq: int) -> bool:
+    i = bisect.bisect_right(starts, seq) - 1
+    return i >= 0 and ranges[i][0] <= seq <= ranges[i][1]
+
+
+def _config_version_of(payload: bytes, device: str) -> int | None:
+    """Best-effort version of a configuration the codec refused, so the rejection can name it."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if type(obj) is not dict or obj.get("device") != device:
+        return None
+    version = obj.get("version")
+    return version if type(version) is int and 1 <= version <= 2**53 - 1 else None
+
+
+def read_cpu_temp(path: Path = THERMAL_PATH) -> float | None:
+    """CPU temperature in °C where the platform exposes it, else None."""
+    try:
+        value = round(int(path.read_text().strip()) / 1000, 1)
+    except (OSError, ValueError):
+        return None
+    return value if -100.0 <= value <= 200.0 else None
+
+
+def free_disk_mib(path: Path) -> int | None:
+    """Free space in MiB on the filesystem holding ``path``, else None."""
+    try:
+        return shutil.disk_usage(path).free // (1024 * 1024)
+    except OSError:
+        return None
+
+
+class SyncAgent:
+    """Drains the store to the fleet over MQTT, applies configuration, reports health; one loop thread."""
+
+    def __init__(
+        self,
+        store: VoteStore,
+        device_id: str,
+        host: str,
+        port: int,
+        clock: Clock,
+        *,
+        batch_size: int = 100,
+        window: int = 4,
+        ack_timeout_s: float = 10.0,
+        max_backoff_s: float = 300.0,
+        heartbeat_s: float = 60.0,
+        historical_after_s: float = 60.0,
+        fleet_grace_s: float = 2.0,
+        on_config: ConfigHandler | None = None,
+        fw: str = "hymy-0.1.0",
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        if not 1 <= batch_size <= protocol.MAX_BATCH_VOTES:
+            raise ValueError(f"batch_size must be in 1..{protocol.MAX_BATCH_VOTES}")
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self.store = store
+        self.device_id = topics.check_device_id(device_id)
+        self.clock = clock
+        self.on_config = on_config
+        self.fw = fw
+        self.batch_size = batch_size
+        self.window = window
+        self._ack_timeout_ms = int(ack_timeout_s * 1000)
+        self._max_backoff_ms = int(max_backoff_s * 1000)
+        self._heartbeat_ms = int(heartbeat_s * 1000)
+        self._historical_ms = int(historical_after_s * 1000)
+        self._grace_ms = int(fleet_grace_s * 1000)
+        self._events: queue.Queue[Any] = queue.Queue()
+        self.link = MqttLink(
+            device_id, host, port, self._events, store.next_conn, clock, fw=fw, username=username, password=password
+        )
+        self._votes_topic = topics.device_topic(device_id, topics.VOTES)
+        self._ack_topic = topics.device_topic(device_id, topics.ACK)
+        self._config_topic = topics.device_topic(device_id, topics.CONFIG)
+        self._report_topic = topics.device_topic(device_id, topics.CONFIG_REPORT)
+        self._heartbeat_topic = topics.device_topic(device_id, topics.HEARTBEAT)
+        applied = store.load_config()
+        self._cfg_version = 0 if applied is None else applied[0]
+        self._lock = threading.Lock()
+        self._counters = SyncCounters()
+        self._inflight: dict[int, _InFlight] = {}
+        self._next_batch = 1
+        self._max_sent = 0
+        self._probing = False
+        self._connected = False
+        self._fleet_online: bool | None = None
+        self._grace_until = 0
+        self._heartbeat_due = 0
+        self._wake_pending = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public surface ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker link is up, as the loop last saw it."""
+        return self._connected
+
+    @property
+    def fleet_online(self) -> bool | None:
+        """The fleet's last announced state on this connection; None when none has arrived."""
+        return self._fleet_online
+
+    @property
+    def applied_config_version(self) -> int:
+        """The configuration version persisted and reported as applied (0: none)."""
+        return self._cfg_version
+
+    def counters(self) -> SyncCounters:
+        """A snapshot of the counters, safe to read from any thread."""
+        with self._lock:
+            c = self._counters
+            return SyncCounters(**{**c.__dict__, "rejected": dict(c.rejected)})
+
+    def in_flight(self) -> int:
+        """How many batches await an ack right now."""
+        return len(self._inflight)
+
+    def start(self) -> None:
+        """Start the loop thread and begin connecting; returns at once, broker or not."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=f"hymy-sync-{self.device_id}", daemon=True)
+        self._thread.start()
+        self.link.start()
+
+    def wake(self) -> None:
+        """A vote was just stored: send it now rather than at the next tick."""
+        if not self._wake_pending.is_set():
+            self._wake_pending.set()
+            self._events.put(_WAKE)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop, publish the offline state, disconnect cleanly and join the threads."""
+        if self._thread is not None:
+            self._events.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+        self.link.stop()
+        self._connected = False
+
+    def __enter__(self) -> SyncAgent:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                event = self._events.get(timeout=self._wait_s())
+            except queue.Empty:
+                event = None
+            try:
+                while event is not None:
+                    if event is _STOP:
+                        return
+                    self._handle(event)
+                    event = self._events.get_nowait()
+            except queue.Empty:
+                pass
+            except Exception:  # the loop must outlive any one bad event
+                log.exception("sync loop failed handling an event")
+                self._count("loop_errors")
+            try:
+                self._tick()
+            except Exception:
+                log.exception("sync loop failed on its tick")
+                self._count("loop_errors")
+
+    def _wait_s(self) -> float:
+        """Sleep until the next deadline, but at least every half second so a fake clock still moves us."""
+        if not self._connected:
+            return 0.5
+        now = self.clock.mono_ms()
+        due = [self._heartbeat_due]
+        due.extend(f.deadline_ms for f in self._inflight.values())
+        if self._fleet_online is None:
+            due.append(self._grace_until)
+        return min(0.5, max(0.0, (min(due) - now) / 1000))
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self._counters, name, getattr(self._counters, name) + n)
+
+    def _reject(self, reason: str) -> None:
+        with self._lock:
+            self._counters.rejected[reason] = self._counters.rejected.get(reason, 0) + 1
+
+    def _handle(self, event: object) -> None:
+        if event is _WAKE:
+            self._wake_pending.clear()
+        elif isinstance(event, Received):
+            self._on_message(event.topic, event.payload)
+        elif isinstance(event, Connected):
+            now = self.clock.mono_ms()
+            self._connected = True
+            self._fleet_online = None
+            self._grace_until = now + self._grace_ms
+            self._heartbeat_due = now
+            self._inflight.clear()  # whatever was in flight goes again from the oldest pending vote
+            self._probing = False
+            self._count("connects")
+        elif isinstance(event, Disconnected):
+            self._connected = False
+            self._inflight.clear()
+            self._count("disconnects")
+
+    def _tick(self) -> None:
+        if not self._connected:
+            return
+        now = self.clock.mono_ms()
+        if now >= self._heartbeat_due:
+            self._heartbeat_due = now + self._heartbeat_ms
+            self._send_heartbeat(now)
+        window = self._window(now)
+        if window == 0:
+            return
+        self._resend_due(now)
+        while len(self._inflight) < window:
+            after = max((f.votes[-1].seq for f in self._inflight.values()), default=0)
+            votes = self.store.pending(self.batch_size, after=after)
+            if not votes:
+                break
+            batch = _InFlight(self._next_batch, votes, 1, now + self._ack_timeout_ms)
+            self._next_batch += 1
+            if not self._publish_batch(batch, now):
+                break
+            self._inflight[batch.batch] = batch
+            self._count("batches_sent")
+
+    def _window(self, now: int) -> int:
+        """How many batches may be in flight: none before the fleet is known, one while probing."""
+        if self._fleet_online is None and now < self._grace_until:
+            return 0
+        if self._probing or self._fleet_online is False:
+            return 1
+        return self.window
+
+    def _resend_due(self, now: int) -> None:
+        due = [f for f in self._inflight.values() if f.deadline_ms <= now]
+        if not due:
+            return
+        if not self._probing:
+            # The fleet went quiet: keep only the oldest batch in flight and probe with it.
+            self._probing = True
+            oldest = next(iter(self._inflight))
+            for batch in list(self._inflight):
+                if batch != oldest:
+                    del self._inflight[batch]
+            due = [self._inflight[oldest]] if self._inflight[oldest].deadline_ms <= now else []
+        for flight in due:
+            flight.attempts += 1
+            backoff = min(self._ack_timeout_ms << (flight.attempts - 1), self._max_backoff_ms)
+            flight.deadline_ms = now + backoff
+            if self._publish_batch(flight, now):
+                self._count("resends")
+
+    def _publish_batch(self, flight: _InFlight, now: int) -> bool:
+        boot = self.clock.boot_id()
+        votes = tuple(self._outgoing(v, now, boot) for v in flight.votes)
+        payload = protocol.encode(protocol.VoteBatch(self.device_id, flight.batch, votes))
+        if not self.link.publish(self._votes_topic, payload, qos=1):
+            return False
+        self._max_sent = max(self._max_sent, votes[-1].seq)
+        self._count("votes_sent", len(votes))
+        return True
+
+    def _outgoing(self, vote: Vote, now: int, boot: str) -> Vote:
+        """Flag a vote historical when it leaves well after its press (or in a later boot)."""
+        if "historical" in vote.flags:
+            return vote
+        if vote.boot == boot and now - vote.mono <= self._historical_ms:
+            return vote
+        return vote._replace(flags=vote.flags | _HISTORICAL)
+
+    # -- incoming ------------------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            return  # an empty retained message only clears the topic
+        try:
+            msg = protocol.decode(topic, payload)
+        except protocol.ProtocolError as exc:
+            self._reject(exc.reason)
+            log.warning("rejected message on %s: %s", topic, exc)
+            if topic == self._config_topic:
+                version = _config_version_of(payload, self.device_id)
+                if version is not None and version > self._cfg_version:
+                    self._report_rejected(version, exc.detail)
+            return
+        if isinstance(msg, Ack) and topic == self._ack_topic:
+            self._on_ack(msg)
+        elif isinstance(msg, Config) and topic == self._config_topic:
+            self._on_config(msg)
+        elif isinstance(msg, FleetState):
+            self._on_fleet_state(msg)
+        else:
+            self._reject("unknown_topic")
+
+    def _on_ack(self, ack: Ack) -> None:
+        # Only seqs this process has sent can be acked; a bogus wide range must not empty the backlog.
+        ranges = [(lo, min(hi, self._max_sent)) for lo, hi in ack.ranges if lo <= self._max_sent]
+        changed = self.store.mark_delivered_ranges(ranges) if ranges else 0
+        self._count("acks")
+        self._count("votes_acked", changed)
+        if changed == 0:
+            self._count("duplicate_acks")
+        starts = [lo for lo, _ in ranges]
+        for batch, flight in list(self._inflight.items()):
+            flight.votes = [v for v in flight.votes if not _acked(ranges, starts, v.seq)]
+            if not flight.votes:
+                del self._inflight[batch]
+        if changed:
+            self._probing = False
+
+    def _on_fleet_state(self, state: FleetState) -> None:
+        was = self._fleet_online
+        self._fleet_online = state.online
+        if state.online and was is not True:
+            # The fleet is back: whatever is in flight may never have reached it; try again now.
+            self._probing = False
+            now = self.clock.mono_ms()
+            for flight in self._inflight.values():
+                flight.deadline_ms = now
+
+    def _on_config(self, config: Config) -> None:
+        if config.version <= self._cfg_version:
+            self._count("configs_ignored")
+            return
+        reason: str | None = None
+        if self.on_config is not None:
+            try:
+                reason = self.on_config(config.version, config.doc)
+            except DeviceError as exc:
+                reason = str(exc)
+        if reason:
+            self._report_rejected(config.version, reason)
+            return
+        try:
+            self.store.save_config(config.version, config.doc)
+        except DeviceError as exc:
+            self._report_rejected(config.version, f"not persisted: {exc}")
+            return
+        self._cfg_version = config.version
+        self._count("configs_applied")
+        self._publish_report(protocol.ConfigReport(self.device_id, config.version, "applied"))
+
+    def _report_rejected(self, version: int, reason: str) -> None:
+        reason = reason[:500]
+        self._count("configs_rejected")
+        try:
+            self.store.save_config_rejection(version, reason)
+        except DeviceError as exc:
+            log.error("configuration rejection not persisted: %s", exc)
+        self._publish_report(protocol.ConfigReport(self.device_id, version, "rejected", reason))
+
+    def _publish_report(self, report: protocol.ConfigReport) -> None:
+        self.link.publish(self._report_topic, protocol.encode(report), qos=1, retain=True)
+
+    # -- health --------------------------------------------------------------------------------
+
+    def _send_heartbeat(self, now: int) -> None:
+        clock = self.clock
+        wall, boot = clock.wall_ms(), clock.boot_id()
+        oldest_vote = self.store.oldest_pending()
+        oldest: int | None = None
+        if oldest_vote is not None:
+            age_ms = now - oldest_vote.mono if oldest_vote.boot == boot else wall - oldest_vote.wall
+            oldest = max(0, age_ms) // 1000
+        hb = protocol.Heartbeat(
+            device=self.device_id,
+            wall=wall,
+            mono=now,
+            boot=boot,
+            synced=clock.synced(),
+            uptime=now // 1000,
+            queue=self.store.depth(),
+            oldest=oldest,
+            cfg=self._cfg_version,
+            fw=self.fw,
+            temp=read_cpu_temp(),
+            disk=free_disk_mib(self.store.path.parent),
+        )
+        if self.link.publish(self._heartbeat_topic, protocol.encode(hb), qos=1):
+            self._count("heartbeats")

@@ -1,0 +1,234 @@
+"""The sync agent against a real broker, with the test playing the fleet: acks decide, nothing is lost."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import protocol
+from device.store import VoteStore
+from device.sync import SyncAgent
+
+DEVICE = "term-0001"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds, for state with no notification of its own."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def press(store: VoteStore, n: int = 1, agent: SyncAgent | None = None) -> list[int]:
+    seqs = [store.record("q-visit", "faces4", i % 4, "fi", unit="unit-a").seq for i in range(n)]
+    if agent is not None:
+        agent.wake()
+    return seqs
+
+
+def test_votes_are_delivered_after_the_fleet_acks(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet()
+    agent = sync_agent(batch_size=20)
+    seqs = press(synced_store, 250, agent)
+    wait_until(lambda: synced_store.depth() == 0, what="backlog drained")
+    assert fleet.seqs == set(seqs)
+    counters = agent.counters()
+    assert counters.votes_acked == 250
+    assert counters.batches_sent >= 250 // 20
+
+
+def test_broker_puback_alone_never_delivers_a_vote(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(ack_timeout_s=0.2)
+    seqs = press(synced_store, 5, agent)
+    fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes reached the fleet")
+    wait_until(lambda: agent.counters().resends >= 2, what="unacked batch resent")
+    assert synced_store.depth() == 5
+    fleet.ack(DEVICE, 1, seqs)
+    wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
+
+
+def test_terminal_without_broker_queues_and_drains_when_broker_starts(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], mosquitto: Any
+) -> None:
+    mosquitto.stop()
+    agent = sync_agent()
+    seqs = press(synced_store, 30, agent)
+    assert not agent.connected
+    assert synced_store.depth() == 30
+    mosquitto.start()
+    fleet = fake_fleet()
+    wait_until(lambda: synced_store.depth() == 0, what="backlog drained after the broker started")
+    assert fleet.seqs == set(seqs)
+
+
+def test_broker_restart_mid_stream_loses_nothing(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], mosquitto: Any
+) -> None:
+    fleet = fake_fleet()
+    agent = sync_agent(batch_size=10)
+    seqs = press(synced_store, 200, agent)
+    fleet.wait_for(lambda: len(fleet.batches) >= 2, what="stream under way")
+    mosquitto.stop()
+    wait_until(lambda: not agent.connected, what="agent saw the broker go")
+    seqs += press(synced_store, 50, agent)
+    mosquitto.start()
+    wait_until(lambda: synced_store.depth() == 0, what="backlog drained after the restart")
+    assert fleet.seqs == set(seqs)
+    assert agent.counters().connects >= 2
+
+
+def test_duplicate_late_and_bogus_acks_are_harmless(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(batch_size=1, window=1, ack_timeout_s=30)
+    press(synced_store, 3, agent)
+    fleet.wait_for(lambda: fleet.seqs == {1}, what="first vote sent")
+    # An ack far wider than anything sent marks only what was sent.
+    fleet.ack_ranges(DEVICE, ((1, 1_000_000_000),))
+    wait_until(lambda: synced_store.depth() == 2, what="only the sent vote delivered")
+    fleet.wait_for(lambda: 2 in fleet.seqs, what="second vote sent")
+    assert synced_store.depth() == 2
+    fleet.ack(DEVICE, 1, [1])  # late duplicate
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", b"\xff not json")
+    fleet.ack(DEVICE, 2, [2])
+    fleet.ack(DEVICE, 2, [2])  # duplicate
+    wait_until(lambda: agent.counters().acks == 4, what="all acks handled")
+    fleet.wait_for(lambda: 3 in fleet.seqs, what="third vote sent")
+    assert [v.seq for v in synced_store.pending()] == [3]
+    counters = agent.counters()
+    assert counters.duplicate_acks == 2
+    assert counters.rejected == {"malformed": 1}
+
+
+def test_fleet_offline_gets_one_probe_with_backoff_then_the_backlog(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False, announce=False)
+    agent = sync_agent(batch_size=10, ack_timeout_s=0.2, max_backoff_s=0.8)
+    press(synced_store, 100, agent)
+    wait_until(lambda: agent.fleet_online is False, what="fleet state seen")
+    started = time.monotonic()
+    wait_until(lambda: agent.counters().resends >= 3, what="probe resent with backoff")
+    elapsed = time.monotonic() - started
+    assert fleet.seqs <= set(range(1, 11)), "only the oldest batch goes out while the fleet is offline"
+    assert elapsed >= 0.2 + 0.4 - 0.1, "resends back off"
+    fleet.acking = True
+    fleet.set_online(True)
+    wait_until(lambda: synced_store.depth() == 0, what="backlog drained once the fleet is back")
+
+
+def test_sends_after_grace_when_no_fleet_state_exists(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fake_fleet(announce=None)
+    agent = sync_agent(fleet_grace_s=0.2)
+    press(synced_store, 3, agent)
+    wait_until(lambda: synced_store.depth() == 0, what="drained without any fleet state")
+    assert agent.fleet_online is None
+
+
+def test_old_votes_go_out_flagged_historical(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet()
+    press(synced_store, 2)
+    agent = sync_agent(historical_after_s=0.0)
+    agent.wake()
+    wait_until(lambda: synced_store.depth() == 0, what="drained")
+    assert all("historical" in v.flags for b in fleet.batches for v in b.votes)
+    assert all(not v.flags for v in synced_store.pending(10))  # the store keeps what was pressed
+
+
+def test_config_is_applied_persisted_and_reported(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], config_doc: dict
+) -> None:
+    fleet = fake_fleet()
+    offered: list[int] = []
+    agent = sync_agent(on_config=lambda version, doc: offered.append(version))
+    fleet.publish_config(DEVICE, 2, config_doc)
+    fleet.wait_for(lambda: len(fleet.reports) == 1, what="config report")
+    assert fleet.reports[0] == protocol.ConfigReport(DEVICE, 2, "applied")
+    assert synced_store.load_config() == (2, config_doc)
+    assert offered == [2]
+    assert agent.applied_config_version == 2
+
+
+def test_older_config_is_ignored_and_invalid_one_rejected_keeping_the_last_good(
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    config_doc: dict,
+) -> None:
+    synced_store.save_config(5, config_doc)
+    fleet = fake_fleet()
+    agent = sync_agent()
+    wait_until(lambda: agent.connected, what="connected")
+    fleet.publish_config(DEVICE, 4, {**config_doc, "unit": "elsewhere"})
+    wait_until(lambda: agent.counters().configs_ignored == 1, what="older version ignored")
+    bad = {"v": 1, "type": "config", "device": DEVICE, "version": 6, "doc": {**config_doc, "default_language": "en"}}
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/config", protocol.codec.json.dumps(bad).encode(), retain=True)
+    fleet.wait_for(lambda: len(fleet.reports) == 1, what="rejection report")
+    report = fleet.reports[0]
+    assert (report.version, report.status) == (6, "rejected")
+    assert report.reason and "default_language" in report.reason
+    assert synced_store.load_config() == (5, config_doc)
+    assert synced_store.load_config_rejection() == (6, report.reason)
+    assert agent.counters().rejected == {"invalid": 1}
+
+
+def test_config_refused_by_the_terminal_is_reported_rejected(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], config_doc: dict
+) -> None:
+    fleet = fake_fleet()
+    sync_agent(on_config=lambda version, doc: "this terminal has only four buttons")
+    fleet.publish_config(DEVICE, 3, config_doc)
+    fleet.wait_for(lambda: len(fleet.reports) == 1, what="rejection report")
+    assert fleet.reports[0] == protocol.ConfigReport(DEVICE, 3, "rejected", "this terminal has only four buttons")
+    assert synced_store.load_config() is None
+
+
+def test_will_carries_the_conn_counter_and_a_newer_birth_a_larger_one(
+    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet()
+    agent = sync_agent()
+    fleet.wait_for(lambda: any(s.online for s in fleet.states), what="birth")
+    birth = next(s for s in fleet.states if s.online)
+    agent.link._client.socket().shutdown(socket.SHUT_RDWR)  # vanish without DISCONNECT, as a power cut does
+    fleet.wait_for(lambda: any(not s.online for s in fleet.states), what="last will")
+    will = next(s for s in fleet.states if not s.online)
+    assert will.conn == birth.conn
+    fleet.wait_for(lambda: fleet.states[-1].online and fleet.states[-1].conn > will.conn, what="newer birth")
+
+
+def test_stop_publishes_offline_state_with_the_same_counter(
+    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet()
+    agent = sync_agent()
+    fleet.wait_for(lambda: any(s.online for s in fleet.states), what="birth")
+    agent.stop()
+    fleet.wait_for(lambda: not fleet.states[-1].online, what="goodbye")
+    assert fleet.states[-1].conn == fleet.states[0].conn
+
+
+def test_heartbeat_reports_queue_depth(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False, announce=False)
+    press(synced_store, 3)
+    sync_agent(fw="test-fw")
+    fleet.wait_for(lambda: bool(fleet.heartbeats), what="heartbeat")
+    hb = fleet.heartbeats[0]
+    assert (hb.device, hb.queue, hb.cfg, hb.fw) == (DEVICE, 3, 0, "test-fw")
+    assert hb.oldest is not None and hb.oldest >= 0
