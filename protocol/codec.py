@@ -21,10 +21,11 @@ from .limits import (
     MAX_BATCH_VOTES,
     MAX_CONFIG_DOC_BYTES,
     MAX_FLAGS,
+    MAX_FW,
     MAX_ID,
     MAX_INT,
     MAX_PAYLOAD_BYTES,
-    MAX_TEXT,
+    MAX_REPORT_REASON,
     SUPPORTED_VERSIONS,
 )
 from .messages import (
@@ -43,8 +44,9 @@ from .messages import (
 )
 from .scales import SCALES
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?$")
+# ``\Z`` rather than ``$``, which would also match before a trailing newline.
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?\Z")
 
 # Message type names, and the topic kind each travels on.
 TYPE_OF_KIND = {
@@ -63,6 +65,15 @@ def _fail(detail: str) -> ProtocolError:
 
 def _reject_constant(name: str) -> Any:
     raise ProtocolError("malformed", f"non-JSON number {name}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A repeated key is read differently by different parsers (first or last wins), so a
+    # message could mean one thing to a broker plugin and another to us: reject it.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ProtocolError("malformed", "an object repeats a key")
+    return obj
 
 
 def _fields(obj: dict[str, Any], required: frozenset[str], optional: frozenset[str], what: str) -> None:
@@ -100,9 +111,20 @@ def _opt_id(obj: dict[str, Any], key: str) -> str | None:
     return None if obj.get(key) is None else _id(obj, key)
 
 
-def _text(obj: dict[str, Any], key: str, limit: int = MAX_TEXT) -> str:
+def _is_utf8(text: str) -> bool:
+    """False for text holding lone surrogates (JSON ``"\\ud800"``), which UTF-8 cannot carry."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(obj: dict[str, Any], key: str, limit: int) -> str:
     v = obj[key]
-    if type(v) is not str or len(v) > limit:
+    if type(v) is not str or len(v) > limit or not _is_utf8(v):
         raise _fail(f"{key} must be text of at most {limit} characters")
     return v
 
@@ -111,7 +133,8 @@ def _opt_number(obj: dict[str, Any], key: str, lo: float, hi: float) -> float | 
     v = obj.get(key)
     if v is None:
         return None
-    if type(v) not in (int, float) or not math.isfinite(v) or not lo <= v <= hi:
+    # The range test comes first: math.isfinite raises OverflowError on a huge integer.
+    if type(v) not in (int, float) or not lo <= v <= hi or not math.isfinite(v):
         raise _fail(f"{key} must be a number in {lo}..{hi}, got {v!r}")
     return float(v)
 
@@ -135,8 +158,9 @@ _VOTE_OPTIONAL = frozenset({"unit", "cfg", "flags", "role", "reason"})
 _VOTE_ALL = _VOTE_REQUIRED | _VOTE_OPTIONAL
 
 
-def _vote(obj: Any, seen: set[str]) -> Vote:
-    """Validate one vote. ``seen`` memoises identifiers already checked in this batch.
+def _vote(obj: Any, seen: set[str], seen_langs: set[str]) -> Vote:
+    """Validate one vote. ``seen`` and ``seen_langs`` memoise identifiers and language tags already
+    checked in this batch (kept apart: a valid identifier such as ``Q1`` is not a valid tag).
 
     This is the ingest hot loop (a batch repeats its question, language, boot and unit in
     every vote), so checks are inlined and each distinct string is matched only once.
@@ -166,15 +190,15 @@ def _vote(obj: Any, seen: set[str]) -> Vote:
     question, boot, lang = obj["question"], obj["boot"], obj["lang"]
     unit, reason = obj.get("unit"), obj.get("reason")
     for key, value in (("question", question), ("boot", boot), ("unit", unit), ("reason", reason)):
-        if value is not None and value not in seen:
+        if value is not None and (type(value) is not str or value not in seen):
             if type(value) is not str or not ID_RE.match(value):
                 raise _fail(f"{key} must be an identifier of 1..{MAX_ID} characters, got {value!r}")
             seen.add(value)
     if question is None or boot is None:
         raise _fail("question and boot must be identifiers, got null")
-    if lang not in seen:
+    if type(lang) is not str or lang not in seen_langs:
         check_lang(lang)
-        seen.add(lang)
+        seen_langs.add(lang)
     cfg = obj.get("cfg")
     if cfg is None:
         cfg = 0
@@ -189,8 +213,10 @@ def _vote(obj: Any, seen: set[str]) -> Vote:
         flags = frozenset(flags_raw)
         if not flags <= VOTE_FLAGS:
             raise _fail(f"unknown flags {flags_raw!r}")
+        if len(flags) != len(flags_raw):
+            raise _fail(f"flags repeat a flag: {flags_raw!r}")
     role = obj.get("role")
-    if role is not None and role not in ROLES:
+    if role is not None and (type(role) is not str or role not in ROLES):
         raise _fail(f"unknown role {role!r}")
     return Vote(seq, question, scale_name, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason)
 
@@ -204,7 +230,8 @@ def _votes(obj: dict[str, Any]) -> VoteBatch:
     if type(raw) is not list or not 1 <= len(raw) <= MAX_BATCH_VOTES:
         raise _fail(f"votes must be a list of 1..{MAX_BATCH_VOTES} votes")
     seen: set[str] = set()
-    votes = tuple([_vote(v, seen) for v in raw])
+    seen_langs: set[str] = set()
+    votes = tuple([_vote(v, seen, seen_langs) for v in raw])
     if len({v.seq for v in votes}) != len(votes):
         raise _fail("a batch repeats a seq")
     return VoteBatch(device=_device(obj), batch=_int(obj, "batch"), votes=votes)
@@ -213,9 +240,9 @@ def _votes(obj: dict[str, Any]) -> VoteBatch:
 def _ack(obj: dict[str, Any]) -> Ack:
     _fields(obj, frozenset({"v", "type", "device", "batch", "ranges"}), frozenset(), "ack")
     raw = obj["ranges"]
-    if type(raw) is not list or len(raw) > MAX_ACK_RANGES:
-        raise _fail(f"ranges must be a list of at most {MAX_ACK_RANGES} ranges")
-    ranges = []
+    if type(raw) is not list or not 1 <= len(raw) <= MAX_ACK_RANGES:
+        raise _fail(f"ranges must be a list of 1..{MAX_ACK_RANGES} ranges")
+    ranges: list[tuple[int, int]] = []
     for r in raw:
         if (
             type(r) is not list
@@ -225,6 +252,9 @@ def _ack(obj: dict[str, Any]) -> Ack:
             or not 1 <= r[0] <= r[1] <= MAX_INT
         ):
             raise _fail(f"bad seq range {r!r}")
+        # Ascending and disjoint, as seq_ranges builds them, so a terminal can merge in one pass.
+        if ranges and r[0] <= ranges[-1][1]:
+            raise _fail(f"seq ranges must ascend without overlap, got {r!r} after {list(ranges[-1])!r}")
         ranges.append((r[0], r[1]))
     return Ack(device=_device(obj), batch=_int(obj, "batch"), ranges=tuple(ranges))
 
@@ -236,7 +266,7 @@ def _state(obj: dict[str, Any]) -> TerminalState:
         online=_bool(obj, "online"),
         conn=_int(obj, "conn"),
         wall=_int(obj, "wall"),
-        fw=None if obj.get("fw") is None else _text(obj, "fw", 32),
+        fw=None if obj.get("fw") is None else _text(obj, "fw", MAX_FW),
     )
 
 
@@ -258,7 +288,7 @@ def _heartbeat(obj: dict[str, Any]) -> Heartbeat:
         queue=_int(obj, "queue"),
         oldest=None if obj["oldest"] is None else _int(obj, "oldest"),
         cfg=_int(obj, "cfg"),
-        fw=_text(obj, "fw", 32),
+        fw=_text(obj, "fw", MAX_FW),
         temp=_opt_number(obj, "temp", -100.0, 200.0),
         disk=None if disk is None else _int(obj, "disk"),
     )
@@ -276,9 +306,9 @@ def _config(obj: dict[str, Any]) -> Config:
 def _config_report(obj: dict[str, Any]) -> ConfigReport:
     _fields(obj, frozenset({"v", "type", "device", "version", "status"}), frozenset({"reason"}), "config_report")
     status = obj["status"]
-    if status not in CONFIG_STATUSES:
+    if type(status) is not str or status not in CONFIG_STATUSES:
         raise _fail(f"status must be one of {sorted(CONFIG_STATUSES)}, got {status!r}")
-    reason = None if obj.get("reason") is None else _text(obj, "reason", 500)
+    reason = None if obj.get("reason") is None else _text(obj, "reason", MAX_REPORT_REASON)
     if status == "rejected" and not reason:
         raise _fail("a rejection must carry its reason")
     return ConfigReport(device=_device(obj), version=_int(obj, "version", 1), status=status, reason=reason)
@@ -305,24 +335,27 @@ def decode_payload(payload: bytes) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("oversized", f"{len(payload)} bytes, limit {MAX_PAYLOAD_BYTES}")
     try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
+        # Decode UTF-8 ourselves: given bytes, json.loads would also take UTF-16, UTF-32, a BOM
+        # and encoded lone surrogates, none of which a compatible peer may send.
+        obj = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except ProtocolError:
         raise
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError, RecursionError, AttributeError) as exc:
         raise ProtocolError("malformed", f"not UTF-8 JSON: {exc}") from exc
     if type(obj) is not dict:
         raise ProtocolError("malformed", "a message must be a JSON object")
     v = obj.get("v")
     if type(v) is not int or v not in SUPPORTED_VERSIONS:
         raise ProtocolError("unknown_version", f"schema version {v!r}; this side speaks {sorted(SUPPORTED_VERSIONS)}")
-    parser = _PARSERS.get(obj.get("type"))  # type: ignore[arg-type]
+    kind = obj.get("type")
+    parser = _PARSERS.get(kind) if type(kind) is str else None
     if parser is None:
-        raise _fail(f"unknown message type {obj.get('type')!r}")
+        raise _fail(f"unknown message type {kind!r}")
     try:
         return parser(obj)
     except ProtocolError:
         raise
-    except (KeyError, TypeError, ValueError, RecursionError) as exc:  # belt and braces: never leak
+    except (KeyError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:  # belt and braces: never leak
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -404,7 +437,8 @@ def to_dict(msg: Message) -> dict[str, Any]:
             fw=msg.fw,
         )
         if msg.temp is not None:
-            d["temp"] = msg.temp
+            # Always a float on the wire: decode gives a float, so 45 and 45.0 must encode alike.
+            d["temp"] = float(msg.temp)
         if msg.disk is not None:
             d["disk"] = msg.disk
     elif isinstance(msg, Config):
@@ -426,7 +460,10 @@ def encode(msg: Message) -> bytes:
     The sender checks what it sends with the same rules the receiver applies, so a terminal
     can never build a message the fleet would reject.
     """
-    data = json.dumps(to_dict(msg), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    try:
+        data = json.dumps(to_dict(msg), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, TypeError, RecursionError) as exc:  # NaN, a non-JSON value, a lone surrogate
+        raise _fail(f"cannot encode {type(msg).__name__}: {exc}") from exc
     if len(data) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("oversized", f"{len(data)} bytes, limit {MAX_PAYLOAD_BYTES}")
     decode_payload(data)
@@ -435,4 +472,9 @@ def encode(msg: Message) -> bytes:
 
 def check_vote(vote: Vote) -> Vote:
     """Validate one vote as the fleet would; raises ProtocolError. Terminals call it before storing."""
-    return _vote(vote_to_dict(vote), set())
+    try:
+        return _vote(vote_to_dict(vote), set(), set())
+    except ProtocolError:
+        raise
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # a field of a foreign type
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc

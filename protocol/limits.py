@@ -13,10 +13,18 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_BATCH_VOTES = 500
 #: Largest encoded configuration document, in bytes.
 MAX_CONFIG_DOC_BYTES = 64 * 1024
-#: Longest free text (reasons, firmware versions, instance names).
-MAX_TEXT = 200
-#: Longest identifier (question, unit, boot, reason and choice ids).
+#: Longest identifier (question, unit, boot and reason ids), and the fleet's instance name.
 MAX_ID = 64
+#: Longest firmware version text (state and heartbeat ``fw``).
+MAX_FW = 32
+#: Longest reason text of a rejected configuration (config_report ``reason``).
+MAX_REPORT_REASON = 500
+#: Most languages in one configuration document.
+MAX_LANGUAGES = 16
+#: Longest question text in one language.
+MAX_QUESTION_TEXT = 300
+#: Longest source note in one language.
+MAX_SOURCE_TEXT = 500
 #: Largest integer a JSON peer can hold exactly (IEEE double), for seqs and times.
 MAX_INT = 2**53 - 1
 #: Most seq ranges in one acknowledgement.

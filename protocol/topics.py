@@ -14,7 +14,9 @@ from .errors import ProtocolError
 ROOT = "hymy/v1"
 FLEET_SEGMENT = "_fleet"
 
-DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+# ``\Z`` rather than ``$``: ``$`` also matches before a trailing newline, which would let
+# ``"abc\n"`` through.
+DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}\Z")
 
 # Kinds under a terminal's subtree, with who publishes them.
 VOTES = "votes"  # terminal -> fleet

@@ -1,0 +1,136 @@
+"""The configuration document: what a terminal accepts and why it refuses the rest."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from protocol import Config, ProtocolError, decode, encode, setting, validate_config_doc
+from protocol.limits import MAX_CONFIG_DOC_BYTES
+
+
+def config_doc() -> dict[str, Any]:
+    """A valid document using every key."""
+    return {
+        "unit": "hus-meilahti-er",
+        "languages": ["fi", "sv", "en"],
+        "default_language": "fi",
+        "question": {
+            "id": "thl-nps",
+            "scale": "nps11",
+            "text": {
+                "fi": "Suosittelisitko meitä?",
+                "sv": "Skulle du rekommendera oss?",
+                "en": "Would you recommend us?",
+            },
+            "sources": {"fi": "THL"},
+            "review": ["en"],
+        },
+        "misuse_interval_s": 2.5,
+        "thanks_s": 5,
+    }
+
+
+def minimal_doc() -> dict[str, Any]:
+    return {
+        "unit": None,
+        "languages": ["fi"],
+        "default_language": "fi",
+        "question": {"id": "q1", "scale": "faces4", "text": {"fi": "Miten onnistuimme?"}},
+    }
+
+
+def test_a_document_with_every_key_is_valid() -> None:
+    assert validate_config_doc(config_doc()) == config_doc()
+
+
+def test_a_minimal_document_is_valid_and_takes_the_shipped_defaults() -> None:
+    doc = minimal_doc()
+    assert validate_config_doc(doc) is doc
+    assert setting(doc, "misuse_interval_s") == 2.0
+    assert setting(doc, "thanks_s") == 5.0
+    assert setting(config_doc(), "misuse_interval_s") == 2.5
+
+
+def change(fn: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(config_doc())
+    fn(doc)
+    return doc
+
+
+def q(key: str, value: Any) -> dict[str, Any]:
+    return change(lambda d: d["question"].__setitem__(key, value))
+
+
+INVALID: list[tuple[str, Any, str]] = [
+    ("not_an_object", ["fi"], "document must be an object"),
+    ("missing_unit", change(lambda d: d.pop("unit")), "document lacks ['unit']"),
+    ("missing_question", change(lambda d: d.pop("question")), "document lacks ['question']"),
+    ("unknown_key", change(lambda d: d.__setitem__("colour", "red")), "document has unknown keys ['colour']"),
+    ("bad_unit", change(lambda d: d.__setitem__("unit", "ward 3")), "unit must be an identifier or null"),
+    ("unit_trailing_newline", change(lambda d: d.__setitem__("unit", "ward\n")), "unit must be an identifier"),
+    ("no_languages", change(lambda d: d.__setitem__("languages", [])), "languages must be 1..16 distinct"),
+    ("repeated_language", change(lambda d: d.__setitem__("languages", ["fi", "fi"])), "distinct language tags"),
+    ("bad_language_tag", change(lambda d: d.__setitem__("languages", ["fi", "Swedish"])), "distinct language tags"),
+    (
+        "too_many_languages",
+        change(lambda d: d.__setitem__("languages", [f"a{c}" for c in "abcdefghijklmnopq"])),
+        "1..16",
+    ),
+    ("default_not_offered", change(lambda d: d.__setitem__("default_language", "de")), "default_language must be one"),
+    ("default_not_a_string", change(lambda d: d.__setitem__("default_language", ["fi"])), "default_language"),
+    ("question_not_an_object", change(lambda d: d.__setitem__("question", "q1")), "question must be an object"),
+    ("question_missing_text", change(lambda d: d["question"].pop("text")), "question lacks ['text']"),
+    ("question_unknown_key", q("choices", []), "question has unknown keys ['choices']"),
+    ("bad_question_id", q("id", "-q"), "question id must be an identifier"),
+    ("unknown_scale", q("scale", "stars7"), "unknown scale 'stars7'"),
+    ("scale_not_a_string", q("scale", ["nps11"]), "unknown scale"),
+    ("text_not_a_map", q("text", "Miten meni?"), "question text must map language tags to text"),
+    ("text_lacks_a_language", q("text", {"fi": "Miten meni?", "sv": "Hur gick det?"}), "lacks languages ['en']"),
+    ("text_blank", change(lambda d: d["question"]["text"].__setitem__("sv", "  ")), "question text[sv] must be"),
+    ("text_too_long", change(lambda d: d["question"]["text"].__setitem__("sv", "x" * 301)), "1..300 characters"),
+    ("text_not_a_string", change(lambda d: d["question"]["text"].__setitem__("sv", 3)), "question text[sv]"),
+    ("text_lone_surrogate", change(lambda d: d["question"]["text"].__setitem__("sv", "\ud800")), "question text[sv]"),
+    ("text_bad_tag", change(lambda d: d["question"]["text"].__setitem__("EN", "x")), "bad language tag 'EN'"),
+    ("sources_too_long", q("sources", {"fi": "x" * 501}), "question sources[fi] must be 1..500"),
+    ("review_not_a_list", q("review", "en"), "review must list languages"),
+    ("review_unknown_language", q("review", ["de"]), "review must list languages"),
+    ("misuse_interval_negative", change(lambda d: d.__setitem__("misuse_interval_s", -1)), "misuse_interval_s must be"),
+    ("misuse_interval_too_long", change(lambda d: d.__setitem__("misuse_interval_s", 3601)), "0..3600"),
+    ("misuse_interval_bool", change(lambda d: d.__setitem__("misuse_interval_s", True)), "misuse_interval_s must be"),
+    ("misuse_interval_huge", change(lambda d: d.__setitem__("misuse_interval_s", 10**400)), "misuse_interval_s"),
+    ("misuse_interval_nan", change(lambda d: d.__setitem__("misuse_interval_s", float("nan"))), "misuse_interval_s"),
+    ("thanks_zero", change(lambda d: d.__setitem__("thanks_s", 0)), "thanks_s must be a number in 1..120"),
+    ("thanks_string", change(lambda d: d.__setitem__("thanks_s", "5")), "thanks_s must be"),
+]
+
+
+@pytest.mark.parametrize(("doc", "message"), [i[1:] for i in INVALID], ids=[i[0] for i in INVALID])
+def test_invalid_documents_are_rejected_with_a_clear_message(doc: Any, message: str) -> None:
+    with pytest.raises(ProtocolError) as err:
+        validate_config_doc(doc)
+    assert err.value.reason == "invalid"
+    assert err.value.detail.startswith("configuration: ")
+    assert message in err.value.detail
+
+
+def test_a_config_message_carries_only_a_valid_document() -> None:
+    wire = {"v": 1, "type": "config", "device": "kiosk-001", "version": 2, "doc": {"unit": None}}
+    with pytest.raises(ProtocolError, match="configuration: document lacks"):
+        decode("hymy/v1/kiosk-001/config", json.dumps(wire).encode())
+    with pytest.raises(ProtocolError):
+        encode(Config("kiosk-001", 2, {"unit": None}))
+
+
+def test_a_document_over_the_size_limit_is_rejected_even_if_otherwise_valid() -> None:
+    doc = config_doc()
+    doc["question"]["sources"] = {f"a{a}{b}": "x" * 500 for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdef"}
+    validate_config_doc(doc)
+    assert len(json.dumps(doc)) > MAX_CONFIG_DOC_BYTES
+    wire = {"v": 1, "type": "config", "device": "kiosk-001", "version": 2, "doc": doc}
+    with pytest.raises(ProtocolError, match="over 65536 bytes"):
+        decode("hymy/v1/kiosk-001/config", json.dumps(wire).encode())

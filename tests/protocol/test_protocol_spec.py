@@ -1,0 +1,134 @@
+"""SPEC.md stays honest: every field, reason, limit and example in it matches the code."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import protocol
+from protocol import REASONS, SCALES, VOTE_FLAGS, decode, encode, limits, validate_config_doc
+from protocol.codec import _PARSERS, _VOTE_OPTIONAL, _VOTE_REQUIRED, TYPE_OF_KIND
+from protocol.configdoc import DEFAULTS, DOC_OPTIONAL, DOC_REQUIRED, QUESTION_OPTIONAL, QUESTION_REQUIRED
+from protocol.messages import CONFIG_STATUSES, ROLES
+from protocol.topics import DEVICE_KINDS, FLEET_STATE
+
+SPEC = (Path(protocol.__file__).parent / "SPEC.md").read_text(encoding="utf-8")
+EXAMPLES = re.findall(r"\*\*Topic:\*\* `([^`]+)`\s*\n\s*```json\n(.*?)\n```", SPEC, re.DOTALL)
+
+
+def documented(name: str) -> bool:
+    """Whether ``name`` appears in SPEC.md as code (in backticks)."""
+    return f"`{name}`" in SPEC
+
+
+@pytest.mark.parametrize("field", sorted(_VOTE_REQUIRED | _VOTE_OPTIONAL))
+def test_every_vote_field_is_documented(field: str) -> None:
+    assert documented(field)
+
+
+@pytest.mark.parametrize("field", sorted(_VOTE_REQUIRED))
+def test_every_required_vote_field_is_documented_as_required(field: str) -> None:
+    assert re.search(rf"^\| `{field}` \|.*\| yes \|$", SPEC, re.MULTILINE)
+
+
+@pytest.mark.parametrize("field", sorted(_VOTE_OPTIONAL))
+def test_every_optional_vote_field_is_documented_as_optional(field: str) -> None:
+    assert re.search(rf"^\| `{field}` \|.*\| no \|$", SPEC, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        set(REASONS)
+        | set(_PARSERS)
+        | set(DEVICE_KINDS)
+        | set(SCALES)
+        | set(VOTE_FLAGS)
+        | set(ROLES)
+        | set(CONFIG_STATUSES)
+        | DOC_REQUIRED
+        | DOC_OPTIONAL
+        | QUESTION_REQUIRED
+        | QUESTION_OPTIONAL
+        | {FLEET_STATE}
+    ),
+)
+def test_every_name_of_the_contract_is_documented(name: str) -> None:
+    assert documented(name)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        limits.MAX_PAYLOAD_BYTES,
+        limits.MAX_BATCH_VOTES,
+        limits.MAX_CONFIG_DOC_BYTES,
+        limits.MAX_ID,
+        limits.MAX_FW,
+        limits.MAX_REPORT_REASON,
+        limits.MAX_LANGUAGES,
+        limits.MAX_QUESTION_TEXT,
+        limits.MAX_SOURCE_TEXT,
+        limits.MAX_INT,
+        limits.MAX_ACK_RANGES,
+        limits.MAX_FLAGS,
+        limits.CURRENT_VERSION,
+    ],
+)
+def test_every_limit_is_stated(value: int) -> None:
+    assert re.search(rf"(?<![\d.]){value}(?![\d.])", SPEC), value
+
+
+def test_defaults_are_stated() -> None:
+    assert f"default {DEFAULTS['misuse_interval_s']}" in SPEC
+    assert f"default {DEFAULTS['thanks_s']}" in SPEC
+
+
+def test_every_message_type_has_an_example_on_its_topic() -> None:
+    types = {json.loads(body)["type"] for _, body in EXAMPLES}
+    assert types == set(_PARSERS)
+    assert set(TYPE_OF_KIND.values()) < types
+
+
+@pytest.mark.parametrize(("topic", "body"), EXAMPLES, ids=[f"{i}-{t}" for i, (t, _) in enumerate(EXAMPLES)])
+def test_every_example_decodes_on_its_topic(topic: str, body: str) -> None:
+    compact = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode()
+    msg = decode(topic, compact)
+    assert encode(msg) == compact  # examples are written the way the codec writes
+
+
+def test_the_compact_example_is_byte_identical_to_the_codec() -> None:
+    compact = [(t, b) for t, b in EXAMPLES if "\n" not in b and ": " not in b]
+    assert compact
+    for topic, body in compact:
+        assert encode(decode(topic, body.encode())) == body.encode()
+
+
+def test_the_example_configuration_document_is_valid() -> None:
+    (body,) = [b for _, b in EXAMPLES if '"type": "config"' in b]
+    validate_config_doc(json.loads(body)["doc"])
+
+
+def test_the_worked_nps_example_is_right() -> None:
+    n, promoters, detractors = 1000, 250, 75
+    p, d = promoters / n, detractors / n
+    se = ((p + d - (p - d) ** 2) / n) ** 0.5
+    low, high = 100 * (p - d - 1.96 * se), 100 * (p - d + 1.96 * se)
+    assert f"NPS = {100 * (p - d):.1f} with interval {low:.1f}–{high:.1f}" in SPEC
+
+
+def test_the_worked_wilson_example_is_right() -> None:
+    n, k, z = 200, 150, 1.96
+    ph = k / n
+    centre = (ph + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (ph * (1 - ph) / n + z * z / (4 * n * n)) ** 0.5
+    assert f"{100 * ph:.1f} %, interval {100 * (centre - half):.1f}–{100 * (centre + half):.1f}" in SPEC
+
+
+def test_the_worked_time_correction_example_is_right() -> None:
+    vote_mono, point_wall, point_mono = 60000, 1700003540000, 3600000
+    offset = point_wall - point_mono
+    assert f"the vote's corrected time is {vote_mono} + {offset} = {vote_mono + offset}" in SPEC
