@@ -1,0 +1,77 @@
+"""The headless terminal: stdin lines become stored votes, with or without a broker."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from device.__main__ import main
+from device.clock import SystemClock
+from device.store import VoteStore
+from sim.brokers import free_port
+
+DEVICE = "term-0001"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def pending_count(path: Path) -> int:
+    """Undelivered votes, read through a second connection while the terminal runs."""
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM votes WHERE delivered IS NULL").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_headless_records_stdin_presses_with_no_broker(store_path: Path, config_doc: dict) -> None:
+    with VoteStore(store_path, DEVICE, SystemClock()) as store:
+        store.save_config(1, config_doc)
+    out = io.StringIO()
+    argv = ["--db", str(store_path), "--device", DEVICE, "--broker", f"127.0.0.1:{free_port()}"]
+    assert main(argv, stdin=io.StringIO("3\n\nnine\n7\n0\n"), stdout=out) == 0
+    lines = out.getvalue().splitlines()
+    stored = [json.loads(line.removeprefix("stored ")) for line in lines if line.startswith("stored ")]
+    assert [(v["seq"], v["answer"]) for v in stored] == [(1, 3), (2, 0)]
+    assert sum(line.startswith("refused") for line in lines) == 2
+    with VoteStore(store_path, DEVICE, SystemClock()) as store:
+        assert store.depth() == 2
+
+
+def test_headless_unplaced_terminal_takes_config_from_the_fleet_then_delivers(
+    store_path: Path, mosquitto: Any, fake_fleet: Callable[..., Any], config_doc: dict
+) -> None:
+    fleet = fake_fleet()
+    fleet.publish_config(DEVICE, 2, config_doc)
+    read_fd, write_fd = os.pipe()
+    out = io.StringIO()
+    argv = ["--db", str(store_path), "--device", DEVICE, "--broker", f"{mosquitto.host}:{mosquitto.port}"]
+    with os.fdopen(read_fd) as stdin, os.fdopen(write_fd, "w") as feed:
+        runner = threading.Thread(target=lambda: main(argv, stdin=stdin, stdout=out))
+        runner.start()
+        wait_until(lambda: "configuration 2 applied" in out.getvalue(), what="configuration applied")
+        feed.write("2\n")
+        feed.flush()
+        fleet.wait_for(lambda: fleet.seqs == {1}, what="the press reached the fleet")
+        wait_until(lambda: pending_count(store_path) == 0, what="the ack marked it delivered")
+        feed.close()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert out.getvalue().startswith("unplaced")
+    with VoteStore(store_path, DEVICE, SystemClock()) as store:
+        assert store.depth() == 0
+        assert store.load_config() == (2, config_doc)
