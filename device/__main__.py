@@ -80,8 +80,11 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
         return 1
     holder: dict[str, Terminal] = {}
 
-    def on_config(version: int, doc: dict[str, Any]) -> str | None:
-        return holder["terminal"].offer_config(version, doc)
+    def check_config(version: int, doc: dict[str, Any]) -> str | None:
+        return holder["terminal"].check_config(version, doc)
+
+    def on_config(version: int, doc: dict[str, Any]) -> None:
+        holder["terminal"].offer_config(version, doc)
 
     host, port = args.broker
     try:
@@ -92,6 +95,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             port,
             clock,
             heartbeat_s=args.heartbeat,
+            check_config=check_config,
             on_config=on_config,
             username=args.username,
             password=os.environ.get("HYMY_MQTT_PASSWORD"),

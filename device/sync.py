@@ -8,7 +8,7 @@ guarantee 2); a broker PUBACK means nothing here. Sending rules:
   right after SUBACK, so silence means no fleet ever published one; sending is still safe because
   nothing is dropped before an ack). While the fleet says it is offline one probe batch at a time
   still goes out with backoff, so a wrong or stale fleet state cannot stall the backlog forever.
-* Batches are contiguous runs of pending votes, oldest first, up to ``window`` in flight.
+* Batches are contiguous runs of pending votes, oldest first, up to ``max_in_flight`` in flight.
 * A batch not acked within its deadline is resent; each resend doubles the deadline up to
   ``max_backoff_s``. After a timeout the agent probes with one batch until an ack arrives, so a
   dead fleet gets a trickle, not a flood.
@@ -31,6 +31,7 @@ from typing import Any
 
 import protocol
 from protocol import Ack, Config, FleetState, Vote, topics
+from protocol.limits import MAX_REPORT_REASON
 
 from .clock import Clock
 from .errors import DeviceError
@@ -41,8 +42,10 @@ log = logging.getLogger(__name__)
 
 THERMAL_PATH = Path("/sys/class/thermal/thermal_zone0/temp")
 
-#: Called with (version, doc) of a new configuration; returns a rejection reason, or None to accept.
-ConfigHandler = Callable[[int, dict[str, Any]], "str | None"]
+#: Called with (version, doc) of a new configuration before it is persisted; returns a rejection reason or None.
+ConfigCheck = Callable[[int, dict[str, Any]], "str | None"]
+#: Called with (version, doc) once the configuration is persisted, to apply it between interactions.
+ConfigHandler = Callable[[int, dict[str, Any]], None]
 
 _WAKE = object()
 _STOP = object()
@@ -75,6 +78,17 @@ class _InFlight:
     votes: list[Vote]
     attempts: int
     deadline_ms: int
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sort and merge ranges without expanding them (an ack may be unsorted or overlapping)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _acked(ranges: list[tuple[int, int]], starts: list[int], seq: int) -> bool:
@@ -123,12 +137,13 @@ class SyncAgent:
         clock: Clock,
         *,
         batch_size: int = 100,
-        window: int = 4,
+        max_in_flight: int = 4,
         ack_timeout_s: float = 10.0,
         max_backoff_s: float = 300.0,
         heartbeat_s: float = 60.0,
         historical_after_s: float = 60.0,
         fleet_grace_s: float = 2.0,
+        check_config: ConfigCheck | None = None,
         on_config: ConfigHandler | None = None,
         fw: str = "hymy-0.1.0",
         username: str | None = None,
@@ -136,15 +151,16 @@ class SyncAgent:
     ) -> None:
         if not 1 <= batch_size <= protocol.MAX_BATCH_VOTES:
             raise ValueError(f"batch_size must be in 1..{protocol.MAX_BATCH_VOTES}")
-        if window < 1:
-            raise ValueError("window must be at least 1")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
         self.store = store
         self.device_id = topics.check_device_id(device_id)
         self.clock = clock
+        self.check_config = check_config
         self.on_config = on_config
         self.fw = fw
         self.batch_size = batch_size
-        self.window = window
+        self.max_in_flight = max_in_flight
         self._ack_timeout_ms = int(ack_timeout_s * 1000)
         self._max_backoff_ms = int(max_backoff_s * 1000)
         self._heartbeat_ms = int(heartbeat_s * 1000)
@@ -161,6 +177,8 @@ class SyncAgent:
         self._heartbeat_topic = topics.device_topic(device_id, topics.HEARTBEAT)
         applied = store.load_config()
         self._cfg_version = 0 if applied is None else applied[0]
+        rejected = store.load_config_rejection()
+        self._rejected_version = 0 if rejected is None else rejected[0]
         self._lock = threading.Lock()
         self._counters = SyncCounters()
         self._inflight: dict[int, _InFlight] = {}
@@ -323,7 +341,7 @@ class SyncAgent:
             return 0
         if self._probing or self._fleet_online is False:
             return 1
-        return self.window
+        return self.max_in_flight
 
     def _resend_due(self, now: int) -> None:
         due = [f for f in self._inflight.values() if f.deadline_ms <= now]
@@ -374,8 +392,8 @@ class SyncAgent:
             log.warning("rejected message on %s: %s", topic, exc)
             if topic == self._config_topic:
                 version = _config_version_of(payload, self.device_id)
-                if version is not None and version > self._cfg_version:
-                    self._report_rejected(version, exc.detail)
+                if version is not None and version > self._cfg_version and version != self._rejected_version:
+                    self._report_rejected(version, str(exc))
             return
         if isinstance(msg, Ack) and topic == self._ack_topic:
             self._on_ack(msg)
@@ -388,7 +406,7 @@ class SyncAgent:
 
     def _on_ack(self, ack: Ack) -> None:
         # Only seqs this process has sent can be acked; a bogus wide range must not empty the backlog.
-        ranges = [(lo, min(hi, self._max_sent)) for lo, hi in ack.ranges if lo <= self._max_sent]
+        ranges = _merge([(lo, min(hi, self._max_sent)) for lo, hi in ack.ranges if lo <= self._max_sent])
         changed = self.store.mark_delivered_ranges(ranges) if ranges else 0
         self._count("acks")
         self._count("votes_acked", changed)
@@ -413,15 +431,17 @@ class SyncAgent:
                 flight.deadline_ms = now
 
     def _on_config(self, config: Config) -> None:
-        if config.version <= self._cfg_version:
+        """SPEC 10.2: skip a version already run or rejected; else check, persist, hand over, report."""
+        if config.version <= self._cfg_version or config.version == self._rejected_version:
             self._count("configs_ignored")
             return
         reason: str | None = None
-        if self.on_config is not None:
+        if self.check_config is not None:
             try:
-                reason = self.on_config(config.version, config.doc)
-            except DeviceError as exc:
-                reason = str(exc)
+                reason = self.check_config(config.version, config.doc)
+            except Exception as exc:  # the check is the terminal's code; its failure is a rejection
+                log.exception("configuration check failed")
+                reason = f"terminal could not check it: {exc}"
         if reason:
             self._report_rejected(config.version, reason)
             return
@@ -431,11 +451,18 @@ class SyncAgent:
             self._report_rejected(config.version, f"not persisted: {exc}")
             return
         self._cfg_version = config.version
+        if self.on_config is not None:
+            try:
+                self.on_config(config.version, config.doc)
+            except Exception:  # persisted, so it applies at the latest after a restart
+                log.exception("configuration handler failed")
+                self._count("loop_errors")
         self._count("configs_applied")
         self._publish_report(protocol.ConfigReport(self.device_id, config.version, "applied"))
 
     def _report_rejected(self, version: int, reason: str) -> None:
-        reason = reason[:500]
+        reason = reason[:MAX_REPORT_REASON] or "rejected"
+        self._rejected_version = version
         self._count("configs_rejected")
         try:
             self.store.save_config_rejection(version, reason)
@@ -470,5 +497,5 @@ class SyncAgent:
             temp=read_cpu_temp(),
             disk=free_disk_mib(self.store.path.parent),
         )
-        if self.link.publish(self._heartbeat_topic, protocol.encode(hb), qos=1):
+        if self.link.publish(self._heartbeat_topic, protocol.encode(hb), qos=0):
             self._count("heartbeats")

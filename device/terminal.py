@@ -4,9 +4,10 @@ A terminal without any configuration has no question, so it refuses presses with
 NotConfiguredError (the kiosk shows its "not placed yet" screen instead of buttons). A
 configuration with ``unit: null`` is a placed question without a unit; its votes carry no unit.
 
-New configurations arrive on the sync thread; they are validated at once (so the fleet hears
-"rejected" straight away) but take effect only when the UI calls ``apply_pending()`` between
-interactions, so an answer is always recorded against the question the person actually saw.
+New configurations arrive on the sync thread: ``check_config`` may refuse one (the fleet hears
+"rejected" at once); once the agent has persisted it, ``offer_config`` queues it, and it takes
+effect only when the UI calls ``apply_pending()`` between interactions, so an answer is always
+recorded against the question the person actually saw.
 """
 
 from __future__ import annotations
@@ -67,15 +68,18 @@ class Terminal:
         """Whether the terminal has a question to ask."""
         return self.config is not None
 
-    def offer_config(self, version: int, doc: dict[str, Any]) -> str | None:
-        """Accept a new configuration for the next pause between interactions, or say why not."""
+    def check_config(self, version: int, doc: dict[str, Any]) -> str | None:
+        """Say why this terminal cannot run a configuration, or None if it can (no side effects)."""
         try:
             protocol.validate_config_doc(doc)
         except protocol.ProtocolError as exc:
-            return exc.detail
+            return str(exc)
+        return None
+
+    def offer_config(self, version: int, doc: dict[str, Any]) -> None:
+        """Take a checked and persisted configuration; it applies at the next pause between interactions."""
         with self._lock:
             self._pending = (version, doc)
-        return None
 
     def apply_pending(self) -> bool:
         """Switch to a configuration offered earlier; the UI calls this between interactions."""

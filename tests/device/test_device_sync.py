@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -90,7 +91,7 @@ def test_duplicate_late_and_bogus_acks_are_harmless(
     synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
 ) -> None:
     fleet = fake_fleet(acking=False)
-    agent = sync_agent(batch_size=1, window=1, ack_timeout_s=30)
+    agent = sync_agent(batch_size=1, max_in_flight=1, ack_timeout_s=30)
     press(synced_store, 3, agent)
     fleet.wait_for(lambda: fleet.seqs == {1}, what="first vote sent")
     # An ack far wider than anything sent marks only what was sent.
@@ -155,12 +156,32 @@ def test_config_is_applied_persisted_and_reported(
     fleet = fake_fleet()
     offered: list[int] = []
     agent = sync_agent(on_config=lambda version, doc: offered.append(version))
+    wait_until(lambda: agent.connected, what="connected")
     fleet.publish_config(DEVICE, 2, config_doc)
     fleet.wait_for(lambda: len(fleet.reports) == 1, what="config report")
     assert fleet.reports[0] == protocol.ConfigReport(DEVICE, 2, "applied")
     assert synced_store.load_config() == (2, config_doc)
     assert offered == [2]
     assert agent.applied_config_version == 2
+    fleet.publish_config(DEVICE, 2, config_doc)  # the retained copy comes back: neither applied nor reported again
+    wait_until(lambda: agent.counters().configs_ignored == 1, what="same version ignored")
+    assert len(fleet.reports) == 1 and offered == [2]
+
+
+def test_ack_ranges_deliver_exactly_those_seqs_and_unsorted_ones_are_rejected(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(ack_timeout_s=30)
+    press(synced_store, 8, agent)
+    fleet.wait_for(lambda: fleet.seqs == set(range(1, 9)), what="all sent")
+    unsorted = {"v": 1, "type": "ack", "device": DEVICE, "batch": 1, "ranges": [[6, 7], [1, 4]]}
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", json.dumps(unsorted).encode())
+    fleet.ack_ranges(DEVICE, ((1, 4), (6, 7)))
+    wait_until(lambda: synced_store.depth() == 2, what="acked seqs delivered")
+    assert agent.counters().rejected == {"invalid": 1}
+    assert [v.seq for v in synced_store.pending()] == [5, 8]
+    assert agent.in_flight() == 1
 
 
 def test_older_config_is_ignored_and_invalid_one_rejected_keeping_the_last_good(
@@ -176,7 +197,7 @@ def test_older_config_is_ignored_and_invalid_one_rejected_keeping_the_last_good(
     fleet.publish_config(DEVICE, 4, {**config_doc, "unit": "elsewhere"})
     wait_until(lambda: agent.counters().configs_ignored == 1, what="older version ignored")
     bad = {"v": 1, "type": "config", "device": DEVICE, "version": 6, "doc": {**config_doc, "default_language": "en"}}
-    fleet.publish_raw(f"hymy/v1/{DEVICE}/config", protocol.codec.json.dumps(bad).encode(), retain=True)
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/config", json.dumps(bad).encode(), retain=True)
     fleet.wait_for(lambda: len(fleet.reports) == 1, what="rejection report")
     report = fleet.reports[0]
     assert (report.version, report.status) == (6, "rejected")
@@ -190,11 +211,18 @@ def test_config_refused_by_the_terminal_is_reported_rejected(
     synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], config_doc: dict
 ) -> None:
     fleet = fake_fleet()
-    sync_agent(on_config=lambda version, doc: "this terminal has only four buttons")
+    offered: list[int] = []
+    agent = sync_agent(
+        check_config=lambda version, doc: "this terminal has only four buttons",
+        on_config=lambda version, doc: offered.append(version),
+    )
     fleet.publish_config(DEVICE, 3, config_doc)
     fleet.wait_for(lambda: len(fleet.reports) == 1, what="rejection report")
     assert fleet.reports[0] == protocol.ConfigReport(DEVICE, 3, "rejected", "this terminal has only four buttons")
-    assert synced_store.load_config() is None
+    assert synced_store.load_config() is None and offered == []
+    fleet.publish_config(DEVICE, 3, config_doc)  # a version already rejected is not reported twice
+    wait_until(lambda: agent.counters().configs_ignored == 1, what="rejected version ignored")
+    assert len(fleet.reports) == 1
 
 
 def test_will_carries_the_conn_counter_and_a_newer_birth_a_larger_one(

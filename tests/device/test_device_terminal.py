@@ -117,14 +117,15 @@ def test_no_misuse_across_a_reboot(vote_store: VoteStore, fake_clock: FakeClock,
 def test_offered_config_waits_until_applied_between_interactions(
     placed_terminal: Terminal, config_doc_with: Callable[..., dict[str, Any]]
 ) -> None:
-    assert placed_terminal.offer_config(4, config_doc_with(question="q-new")) is None
+    new = config_doc_with(question="q-new")
+    assert placed_terminal.check_config(4, new) is None
+    placed_terminal.offer_config(4, new)
     assert placed_terminal.press(1).question == "q-visit"
     assert placed_terminal.apply_pending() is True
     assert placed_terminal.press(1).question == "q-new"
     assert placed_terminal.apply_pending() is False
 
 
-def test_offered_invalid_config_is_refused_with_reason(placed_terminal: Terminal, config_doc: dict) -> None:
-    reason = placed_terminal.offer_config(4, {**config_doc, "default_language": "en"})
+def test_invalid_config_is_refused_with_reason(placed_terminal: Terminal, config_doc: dict) -> None:
+    reason = placed_terminal.check_config(4, {**config_doc, "default_language": "en"})
     assert reason is not None and "default_language" in reason
-    assert placed_terminal.apply_pending() is False
