@@ -1,0 +1,115 @@
+"""The fleet database's schema as one named migration set, applied at every start (safe to re-run)."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("hymy-fleet")
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: Database) -> None:
+    # WITHOUT ROWID clusters votes by (device, seq): a batch of one terminal's consecutive votes
+    # lands on a few adjacent pages, and there is no second b-tree for the primary key.
+    db.execute(
+        """
+        CREATE TABLE votes (
+            device TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            scale TEXT NOT NULL,
+            answer INTEGER NOT NULL,
+            lang TEXT NOT NULL,
+            wall INTEGER NOT NULL,
+            mono INTEGER NOT NULL,
+            boot TEXT NOT NULL,
+            synced INTEGER NOT NULL,
+            unit TEXT,
+            cfg INTEGER NOT NULL,
+            flags TEXT,
+            misuse INTEGER NOT NULL,
+            role TEXT,
+            reason TEXT,
+            received INTEGER NOT NULL,
+            best INTEGER NOT NULL,
+            time_status TEXT NOT NULL,
+            PRIMARY KEY (device, seq)
+        ) WITHOUT ROWID
+        """
+    )
+    # Only unsynchronised votes are indexed: retroactive correction finds them by boot, and
+    # synchronised votes (nearly all) cost no index write.
+    db.execute("CREATE INDEX votes_unsynced ON votes (device, boot) WHERE synced = 0")
+    # The latest synchronised point (greatest mono) seen for each boot of each terminal.
+    db.execute(
+        """
+        CREATE TABLE clock_anchors (
+            device TEXT NOT NULL,
+            boot TEXT NOT NULL,
+            wall INTEGER NOT NULL,
+            mono INTEGER NOT NULL,
+            applied_offset INTEGER,  -- the offset the boot's stored unsynced votes carry
+            PRIMARY KEY (device, boot)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE terminals (
+            device TEXT PRIMARY KEY,
+            unit TEXT,
+            online INTEGER,
+            conn INTEGER NOT NULL DEFAULT 0,
+            state_wall INTEGER,
+            fw TEXT,
+            last_seen INTEGER,
+            hb_wall INTEGER,
+            hb_mono INTEGER,
+            hb_boot TEXT,
+            hb_synced INTEGER,
+            uptime INTEGER,
+            queue INTEGER,
+            oldest INTEGER,
+            temp REAL,
+            disk INTEGER,
+            applied_version INTEGER NOT NULL DEFAULT 0,
+            report_version INTEGER,
+            report_status TEXT,
+            report_reason TEXT,
+            report_at INTEGER
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE desired_configs (
+            device TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            doc TEXT NOT NULL,
+            set_at INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rejection_counts (
+            reason TEXT NOT NULL,
+            device TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            PRIMARY KEY (reason, device)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rejection_log (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            device TEXT,
+            detail TEXT NOT NULL
+        )
+        """
+    )
