@@ -1,0 +1,166 @@
+"""``python -m fleet``: run the ingest, or inspect and steer the fleet database (thin wrappers over the store)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from protocol import ProtocolError, encode
+from protocol.topics import CONFIG, device_topic
+
+from .content import default_config_doc
+from .errors import FleetError
+from .ingest import DRAIN_CAP, Ingest
+from .mqtt import DEFAULT_CLIENT_ID
+from .results import format_table, scores_by_unit
+from .sqlite_store import SqliteFleetStore
+from .store import DEFAULT_TZ
+
+log = logging.getLogger("fleet")
+
+
+def _broker(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+DEFAULT_BROKER = ("127.0.0.1", 1883)
+# SUPPRESS defaults: options may come before or after the command without one level's default
+# overwriting what the user gave at the other.
+_S = argparse.SUPPRESS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ingest by default, plus results, assign and push-config."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, default=_S, help="fleet SQLite database (created if missing)")
+    common.add_argument("-v", "--verbose", action="store_true", default=_S, help="log debug detail")
+    parser = argparse.ArgumentParser(prog="python -m fleet", description="Hymy fleet server.", parents=[common])
+    _ingest_args(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _ingest_args(sub.add_parser("ingest", parents=[common], help="ingest votes from the broker (the default)"))
+
+    results = sub.add_parser("results", parents=[common], help="print NPS and positive share per unit and question")
+    results.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of days (default {DEFAULT_TZ})")
+    results.add_argument("--include-misuse", action="store_true", help="count votes flagged misuse too")
+
+    assign = sub.add_parser("assign", parents=[common], help="place a terminal in a unit")
+    assign.add_argument("device")
+    assign.add_argument("unit")
+
+    push = sub.add_parser("push-config", parents=[common], help="set a terminal's desired configuration")
+    push.add_argument("device")
+    push.add_argument("version", type=int)
+    push.add_argument("--doc", type=Path, help="JSON document (default: the shipped national NPS question)")
+    push.add_argument("--unit", help="unit for the default document")
+    push.add_argument("--broker", type=_broker, default=None, help="HOST:PORT to publish it to now (retained)")
+    return parser
+
+
+def _ingest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", type=_broker, default=_S, help="HOST:PORT (default 127.0.0.1:1883)")
+    p.add_argument("--client-id", default=_S, help="MQTT client id (fixed, for a persistent session)")
+    p.add_argument("--drain-cap", type=int, default=_S, help=f"most messages per transaction (default {DRAIN_CAP})")
+    p.add_argument("--summary-every", type=float, default=_S, metavar="SECONDS", help="log results this often")
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    host, port = getattr(args, "broker", DEFAULT_BROKER)
+    every = getattr(args, "summary_every", 0.0)
+    store = SqliteFleetStore(args.db)
+    ingest = Ingest(
+        store,
+        host,
+        port,
+        client_id=getattr(args, "client_id", DEFAULT_CLIENT_ID),
+        drain_cap=getattr(args, "drain_cap", DRAIN_CAP),
+    )
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("ingesting from %s:%d into %s", host, port, args.db)
+    ingest.start()
+    # A second connection for summaries, so a long query never holds up ingest (WAL readers don't block).
+    reader = SqliteFleetStore(args.db) if every > 0 else None
+    try:
+        while not done.wait(every if reader else None):
+            if reader is not None:
+                c = ingest.counters()
+                log.info(
+                    "%d messages, %d votes stored, %d duplicates, %d acks, rejections %s\n%s",
+                    c.messages,
+                    c.votes_stored,
+                    c.duplicates,
+                    c.acks_sent,
+                    c.rejections or "none",
+                    format_table(scores_by_unit(reader.daily_counts())),
+                )
+    finally:
+        ingest.stop()
+        if reader is not None:
+            reader.close()
+        store.close()
+    return 0
+
+
+def _push_config(args: argparse.Namespace, store: SqliteFleetStore) -> int:
+    doc = json.loads(args.doc.read_text(encoding="utf-8")) if args.doc else default_config_doc(args.unit)
+    config = store.set_config(args.device, args.version, doc)
+    print(f"{args.device}: desired configuration is version {config.version}")
+    if args.broker:
+        import paho.mqtt.client as paho
+
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv311)
+        client.connect(*args.broker)
+        client.loop_start()
+        info = client.publish(device_topic(args.device, CONFIG), encode(config), qos=1, retain=True)
+        info.wait_for_publish(10)
+        client.disconnect()
+        client.loop_stop()
+        print(f"published to {args.broker[0]}:{args.broker[1]}" if info.is_published() else "not published")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for ``python -m fleet`` and ``hymy fleet``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "db", None) is None:
+        parser.error("--db PATH is required")
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command in (None, "ingest"):
+            return _run_ingest(args)
+        with SqliteFleetStore(args.db) as store:
+            if args.command == "results":
+                daily = store.daily_counts(tz=args.tz, include_misuse=args.include_misuse)
+                print(format_table(scores_by_unit(daily)))
+            elif args.command == "assign":
+                store.assign(args.device, args.unit)
+                print(f"{args.device} -> {args.unit}")
+            elif args.command == "push-config":
+                return _push_config(args, store)
+        return 0
+    except (FleetError, ProtocolError, ValueError, OSError) as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

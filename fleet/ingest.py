@@ -1,0 +1,309 @@
+"""The ingest loop: drain MQTT events, decode strictly, store each drain's votes in one commit, then ack.
+
+One thread does everything that touches the store, in this order per drain:
+
+1. take every pending event (up to ``drain_cap``) off the queue the MQTT adapter fills;
+2. decode each with the protocol codec; a bad message is counted by reason and dropped,
+   never stopping the loop nor touching stored votes;
+3. store all vote batches of the drain in one transaction (one commit);
+4. only after that commit, publish one application ack per batch (DESIGN guarantee 2);
+5. record states, heartbeats, config reports and rejections in one more transaction, and
+   push the desired configuration to terminals that were born lagging behind it.
+
+If the store fails, the drain's batches are simply not acknowledged: terminals resend.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import paho.mqtt.client as paho
+
+from protocol import Ack, ConfigReport, Heartbeat, ProtocolError, TerminalState, VoteBatch, decode, encode
+from protocol.topics import ACK, CONFIG, FLEET_SEGMENT, device_topic, parse_topic
+
+from .errors import StoreError
+from .mqtt import DEFAULT_CLIENT_ID, Connected, Disconnected, Event, FleetMqtt
+from .store import FleetStore
+
+log = logging.getLogger(__name__)
+
+#: Most messages handled per drain: bounds one transaction and the delay before its acks.
+DRAIN_CAP = 200
+#: At most one log line per rejection reason (or store fault) in this many seconds.
+LOG_INTERVAL_S = 10.0
+
+
+@dataclass
+class IngestCounters:
+    """What ingest has done since it started; read a copy with ``Ingest.counters()``."""
+
+    messages: int = 0
+    batches: int = 0
+    votes_stored: int = 0  # new votes committed
+    duplicates: int = 0  # votes that were already stored (replays, overlaps)
+    acks_sent: int = 0
+    acks_failed: int = 0  # the link could not take the ack; the terminal resends and is acked then
+    states: int = 0
+    stale_states: int = 0
+    heartbeats: int = 0
+    config_reports: int = 0
+    configs_pushed: int = 0
+    store_errors: int = 0
+    drains: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+
+
+class _RateLimitedLog:
+    """Log a recurring problem once per interval per key, saying how many were left unsaid."""
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last[key] = now
+        skipped = self._suppressed.pop(key, 0)
+        if skipped:
+            log.warning(msg + " (and %d more like it)", *args, skipped)
+        else:
+            log.warning(msg, *args)
+
+
+def _device_of(topic: str) -> str | None:
+    """The terminal a topic names, if it names one validly (for rejection counters)."""
+    try:
+        device, _ = parse_topic(topic)
+    except ProtocolError:
+        return None
+    return None if device == FLEET_SEGMENT else device
+
+
+class Ingest:
+    """The fleet's ingest: one MQTT adapter, one loop thread, one store."""
+
+    def __init__(
+        self,
+        store: FleetStore,
+        host: str,
+        port: int,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        instance: str | None = None,
+        protocol: paho.MQTTProtocolVersion = paho.MQTTv311,
+        username: str | None = None,
+        password: str | None = None,
+        drain_cap: int = DRAIN_CAP,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if drain_cap < 1:
+            raise ValueError("drain_cap must be at least 1")
+        self.store = store
+        self.drain_cap = drain_cap
+        self._clock = clock
+        self._events: queue.Queue[Event | None] = queue.Queue()
+        self.mqtt = FleetMqtt(
+            host,
+            port,
+            self._events.put,
+            client_id=client_id,
+            instance=instance,
+            protocol=protocol,
+            username=username,
+            password=password,
+            wall_ms=lambda: int(clock() * 1000),
+        )
+        self._counters = IngestCounters()
+        self._counters_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._log = _RateLimitedLog(LOG_INTERVAL_S, time.monotonic)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the loop on a background thread (for tests and for a process that does more)."""
+        if self._thread is not None:
+            raise RuntimeError("ingest already started")
+        self._thread = threading.Thread(target=self.run_forever, name="hymy-ingest", daemon=True)
+        self._thread.start()
+
+    def run_forever(self) -> None:
+        """Connect and process events until ``stop()``; then say offline and disconnect."""
+        self.mqtt.start()
+        try:
+            while not self._stop.is_set():
+                self.step(timeout=1.0)
+        finally:
+            self.mqtt.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the current drain, say offline, disconnect; safe from signal handlers and other threads."""
+        self._stop.set()
+        self._events.put(None)  # wake the loop now rather than at its next timeout
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def counters(self) -> IngestCounters:
+        """A consistent copy of the counters."""
+        with self._counters_lock:
+            return replace(self._counters, rejections=dict(self._counters.rejections))
+
+    # -- one drain -----------------------------------------------------------------------------
+
+    def step(self, timeout: float = 1.0) -> int:
+        """Wait up to ``timeout`` for events, then process every pending one (up to the cap)."""
+        events = self._events
+        try:
+            first = events.get(timeout=timeout)
+        except queue.Empty:
+            return 0
+        items = [first]
+        cap = self.drain_cap
+        try:
+            while len(items) < cap:
+                items.append(events.get_nowait())
+        except queue.Empty:
+            pass
+        self._process(items)
+        return len(items)
+
+    def _process(self, items: list[Event | None]) -> None:
+        now = int(self._clock() * 1000)
+        batches: list[VoteBatch] = []
+        states: list[TerminalState] = []
+        heartbeats: list[Heartbeat] = []
+        reports: list[ConfigReport] = []
+        rejections: list[tuple[str, str | None, str]] = []
+        messages = 0
+        for item in items:
+            if type(item) is not tuple:
+                self._on_link(item)
+                continue
+            messages += 1
+            topic, payload = item
+            try:
+                msg = decode(topic, payload)
+            except ProtocolError as exc:
+                rejections.append((exc.reason, _device_of(topic), exc.detail))
+                continue
+            kind = type(msg)
+            if kind is VoteBatch:
+                batches.append(msg)  # type: ignore[arg-type]
+            elif kind is TerminalState:
+                states.append(msg)  # type: ignore[arg-type]
+            elif kind is Heartbeat:
+                heartbeats.append(msg)  # type: ignore[arg-type]
+            elif kind is ConfigReport:
+                reports.append(msg)  # type: ignore[arg-type]
+            else:  # decode ties each type to its topic kind, and we subscribe to no others
+                rejections.append(("invalid", _device_of(topic), f"{kind.__name__} is not for the fleet"))
+        with self._counters_lock:
+            c = self._counters
+            c.drains += 1
+            c.messages += messages
+            for reason, _, _ in rejections:
+                c.rejections[reason] = c.rejections.get(reason, 0) + 1
+        for reason, device, detail in rejections:
+            self._log.warning(f"rejected:{reason}", "rejected a message (%s) from %s: %s", reason, device, detail)
+        if batches:
+            self._store_votes(batches, now)
+        if states or heartbeats or reports or rejections:
+            self._record(states, heartbeats, reports, rejections, now)
+
+    def _store_votes(self, batches: list[VoteBatch], now: int) -> None:
+        try:
+            stored = self.store.add_vote_batches(batches, now)
+        except StoreError as exc:
+            with self._counters_lock:
+                self._counters.store_errors += 1
+            self._log.warning("store:votes", "could not store %d vote batches, none acked: %s", len(batches), exc)
+            return
+        # Committed: only now may terminals hear that these votes are safe.
+        publish = self.mqtt.publish
+        sent = failed = 0
+        for batch, ranges in zip(batches, stored.ranges, strict=True):
+            if publish(device_topic(batch.device, ACK), encode(Ack(batch.device, batch.batch, ranges)), 1):
+                sent += 1
+            else:
+                failed += 1
+        with self._counters_lock:
+            c = self._counters
+            c.batches += len(batches)
+            c.votes_stored += stored.new
+            c.duplicates += stored.duplicates
+            c.acks_sent += sent
+            c.acks_failed += failed
+
+    def _record(
+        self,
+        states: list[TerminalState],
+        heartbeats: list[Heartbeat],
+        reports: list[ConfigReport],
+        rejections: list[tuple[str, str | None, str]],
+        now: int,
+    ) -> None:
+        store = self.store
+        births: list[str] = []
+        stale = 0
+        try:
+            with store.transaction():
+                for state in states:
+                    if not store.record_state(state, now):
+                        stale += 1
+                    elif state.online:
+                        births.append(state.device)
+                for hb in heartbeats:
+                    store.record_heartbeat(hb, now)
+                for report in reports:
+                    store.record_config_report(report, now)
+                for reason, device, detail in rejections:
+                    store.count_rejection(reason, device, detail, now)
+        except StoreError as exc:
+            with self._counters_lock:
+                self._counters.store_errors += 1
+            self._log.warning("store:records", "could not record states/heartbeats/rejections: %s", exc)
+            return
+        pushed = 0
+        for device in births:
+            pushed += self._push_config(device)
+        with self._counters_lock:
+            c = self._counters
+            c.states += len(states)
+            c.stale_states += stale
+            c.heartbeats += len(heartbeats)
+            c.config_reports += len(reports)
+            c.configs_pushed += pushed
+
+    def _push_config(self, device: str) -> int:
+        """Publish the desired configuration (retained) to a terminal that has not applied it."""
+        try:
+            config = self.store.config_to_push(device)
+        except StoreError as exc:
+            self._log.warning("store:config", "could not read the desired configuration of %s: %s", device, exc)
+            return 0
+        if config is None:
+            return 0
+        if self.mqtt.publish(device_topic(device, CONFIG), encode(config), 1, True):
+            log.info("pushed configuration version %d to %s", config.version, device)
+            return 1
+        return 0
+
+    def _on_link(self, event: Event | None) -> None:
+        if isinstance(event, Connected):
+            log.info("connected to %s:%d (session present: %s)", self.mqtt.host, self.mqtt.port, event.session_present)
+        elif isinstance(event, Disconnected):
+            self._log.warning("link", "disconnected from %s:%d: %s", self.mqtt.host, self.mqtt.port, event.reason)
