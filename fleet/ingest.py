@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import paho.mqtt.client as paho
 
-from protocol import Ack, ConfigReport, Heartbeat, ProtocolError, TerminalState, VoteBatch, decode, encode
+from protocol import Ack, ConfigReport, FleetState, Heartbeat, ProtocolError, TerminalState, VoteBatch, decode, encode
 from protocol.topics import ACK, CONFIG, FLEET_SEGMENT, device_topic, parse_topic
 
 from .errors import StoreError
@@ -157,6 +157,10 @@ class Ingest:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until connected and subscribed (for tests and orderly starts); False on timeout."""
+        return self.mqtt.subscribed.wait(timeout)
+
     def counters(self) -> IngestCounters:
         """A consistent copy of the counters."""
         with self._counters_lock:
@@ -209,6 +213,8 @@ class Ingest:
                 heartbeats.append(msg)  # type: ignore[arg-type]
             elif kind is ConfigReport:
                 reports.append(msg)  # type: ignore[arg-type]
+            elif kind is FleetState:
+                pass  # ours or a sibling ingest's, seen because hymy/v1/+/state also matches _fleet
             else:  # decode ties each type to its topic kind, and we subscribe to no others
                 rejections.append(("invalid", _device_of(topic), f"{kind.__name__} is not for the fleet"))
         with self._counters_lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,7 +109,10 @@ class FleetMqtt:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
+        #: Set once the broker has confirmed our subscriptions (again after each reconnect).
+        self.subscribed = threading.Event()
 
     def _state_payload(self, online: bool) -> bytes:
         return encode(FleetState(online=online, wall=self._wall_ms(), instance=self.instance))
@@ -166,9 +170,16 @@ class FleetMqtt:
         if reason.is_failure:
             log.warning("broker refused the fleet's connection: %s", reason)
             return
+        self.subscribed.clear()
         client.subscribe([(topics.subscription(kind), 1) for kind in SUBSCRIBED_KINDS])
         client.publish(topics.FLEET_STATE, self._state_payload(True), qos=1, retain=True)
         self._emit(Connected(bool(getattr(flags, "session_present", False))))
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused a subscription: %s", [str(r) for r in reasons])
+            return
+        self.subscribed.set()
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._emit(Disconnected(str(reason)))

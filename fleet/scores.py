@@ -115,7 +115,10 @@ def wilson(positive: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1.0 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z / denom * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 % and 100 % the bound is exactly 0 or 1; floating point would give 0.9999999999999999.
+    low = 0.0 if positive == 0 else max(0.0, centre - half)
+    high = 1.0 if positive == n else min(1.0, centre + half)
+    return low, high
 
 
 def positive_share(counts: Sequence[int], sc: Scale) -> ShareScore:

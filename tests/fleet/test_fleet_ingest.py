@@ -1,0 +1,255 @@
+"""Ingest against a real mosquitto: store then ack, duplicates, every class of bad message, birth and will."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet.content import default_config_doc
+from fleet.ingest import Ingest
+from fleet.sqlite_store import SqliteFleetStore
+from protocol import (
+    MAX_PAYLOAD_BYTES,
+    Ack,
+    Config,
+    ConfigReport,
+    FleetState,
+    Heartbeat,
+    TerminalState,
+    VoteBatch,
+    decode,
+    decode_payload,
+    encode,
+    to_dict,
+)
+from protocol.topics import FLEET_STATE, device_topic
+
+from .conftest import NOON, make_batch
+
+Probe = Any  # tests.conftest.MqttProbe
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail the test if it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def fleet_path(tmp_path: Path) -> Path:
+    return tmp_path / "fleet.db"
+
+
+@pytest.fixture
+def ingest(mosquitto: Any, fleet_path: Path) -> Iterator[Ingest]:
+    """A running ingest on the test broker, connected and subscribed."""
+    store = SqliteFleetStore(fleet_path)
+    running = Ingest(store, mosquitto.host, mosquitto.port, instance="test-fleet")
+    running.start()
+    assert running.wait_ready(10), "ingest did not connect and subscribe"
+    yield running
+    running.stop()
+    store.close()
+
+
+@pytest.fixture
+def terminal(mosquitto: Any, mqtt_probe: Callable[..., Probe]) -> Probe:
+    """A raw paho client playing terminal term-a, subscribed to its acks and config."""
+    probe = mqtt_probe(mosquitto, "term-a")
+    probe.subscribe(device_topic("term-a", "ack"))
+    probe.subscribe(device_topic("term-a", "config"))
+    return probe
+
+
+def expect_ack(probe: Probe) -> Ack:
+    message = probe.expect()
+    ack = decode(message.topic, message.payload)
+    assert isinstance(ack, Ack), ack
+    return ack
+
+
+def send(probe: Probe, msg: VoteBatch | TerminalState | Heartbeat | ConfigReport, kind: str) -> None:
+    probe.publish(device_topic(msg.device, kind), encode(msg))
+
+
+def test_a_batch_is_stored_then_acked_with_its_seq_ranges(ingest: Ingest, terminal: Probe, fleet_path: Path) -> None:
+    send(terminal, make_batch("term-a", [1, 2, 3, 5, 6], batch=7), "votes")
+    ack = expect_ack(terminal)
+    assert (ack.device, ack.batch, ack.ranges) == ("term-a", 7, ((1, 3), (5, 6)))
+    # A second connection sees only committed data: the votes were durable before the ack left.
+    with SqliteFleetStore(fleet_path) as reader:
+        assert [v.seq for v in reader.stored_votes("term-a")] == [1, 2, 3, 5, 6]
+    counters = ingest.counters()
+    assert (counters.votes_stored, counters.acks_sent, counters.batches) == (5, 1, 1)
+
+
+def test_a_duplicate_batch_is_acked_again_and_changes_no_count(ingest: Ingest, terminal: Probe) -> None:
+    batch = make_batch("term-a", range(1, 101), batch=1)
+    send(terminal, batch, "votes")
+    first = expect_ack(terminal)
+    before = ingest.store.stored_votes("term-a")
+    send(terminal, batch, "votes")
+    second = expect_ack(terminal)
+    assert first == second == Ack("term-a", 1, ((1, 100),))
+    assert ingest.store.stored_votes("term-a") == before
+    counters = ingest.counters()
+    assert (counters.votes_stored, counters.duplicates, counters.acks_sent) == (100, 100, 2)
+
+
+def bad_messages() -> list[tuple[str, str, bytes]]:
+    """(expected reason, topic, payload) for every class of bad message."""
+    good = to_dict(make_batch("term-a", [1, 2, 3], batch=9, answer=0))
+    topic = device_topic("term-a", "votes")
+
+    def variant(**changes: Any) -> bytes:
+        return json.dumps({**good, **changes}).encode()
+
+    invalid = json.loads(variant())
+    invalid["votes"][0]["answer"] = 11
+    return [
+        ("malformed", topic, b'{"v": 1, "type": "votes", '),
+        ("malformed", topic, b"\xff\xfe not utf-8"),
+        ("oversized", topic, b" " * (MAX_PAYLOAD_BYTES + 1)),
+        ("unknown_version", topic, variant(v=2)),
+        ("unknown_topic", "hymy/v1/_fleet/votes", variant()),
+        ("unknown_topic", "hymy/v1/Not_A_Device/votes", variant()),
+        ("device_mismatch", topic, variant(device="term-b")),
+        ("invalid", topic, json.dumps(invalid).encode()),
+        ("invalid", device_topic("term-a", "heartbeat"), variant()),  # a votes message on the wrong kind
+    ]
+
+
+def test_every_class_of_bad_message_is_rejected_counted_and_changes_nothing(
+    ingest: Ingest, terminal: Probe, fleet_path: Path
+) -> None:
+    send(terminal, make_batch("term-a", [1, 2, 3], batch=1, answer=10), "votes")
+    expect_ack(terminal)
+    before = ingest.store.stored_votes("term-a")
+    bad = bad_messages()
+    for _, topic, payload in bad:
+        terminal.publish(topic, payload)
+    send(terminal, make_batch("term-a", [4], batch=2, answer=10), "votes")  # ingest keeps going
+    assert expect_ack(terminal) == Ack("term-a", 2, ((4, 4),))
+    expected: dict[str, int] = {}
+    for reason, _, _ in bad:
+        expected[reason] = expected.get(reason, 0) + 1
+    wait_for(lambda: ingest.counters().rejections == expected, what=f"rejections {expected}")
+    wait_for(lambda: ingest.store.rejection_counts() == expected, what="persisted rejection counters")
+    assert ingest.store.stored_votes("term-a")[:3] == before
+    assert ingest.store.vote_count() == 4
+    assert ingest.store.vote_count("term-b") == 0
+    assert ingest.counters().acks_sent == 2
+    terminal.assert_silent(0.2)  # no bad message was acknowledged
+
+
+def test_fleet_publishes_a_retained_birth_and_its_will_says_offline(
+    mosquitto: Any, ingest: Ingest, mqtt_probe: Callable[..., Probe]
+) -> None:
+    watcher = mqtt_probe(mosquitto, "watcher")
+    watcher.subscribe(FLEET_STATE)
+    birth = decode_payload(watcher.expect().payload)
+    assert isinstance(birth, FleetState) and birth.online and birth.instance == "test-fleet"
+    # Cut the network under paho (no DISCONNECT sent): the broker publishes the will.
+    sock = ingest.mqtt._client.socket()
+    assert sock is not None
+    sock.close()
+    will = decode_payload(watcher.expect().payload)
+    assert isinstance(will, FleetState) and not will.online
+    reborn = decode_payload(watcher.expect(timeout=10).payload)  # paho redials and we are born again
+    assert isinstance(reborn, FleetState) and reborn.online
+    assert ingest.wait_ready(10)
+    ingest.stop()  # a clean stop says offline itself, since a clean disconnect sends no will
+    goodbye = decode_payload(watcher.expect().payload)
+    assert isinstance(goodbye, FleetState) and not goodbye.online
+
+
+def test_states_heartbeats_and_config_reports_are_recorded(ingest: Ingest, terminal: Probe) -> None:
+    send(terminal, TerminalState("term-a", True, 4, NOON, "1.2.3"), "state")
+    send(terminal, Heartbeat("term-a", NOON, 5000, "boot-1", True, 5, 7, 30, 1, "1.2.3", 51.5, 800), "heartbeat")
+    send(terminal, ConfigReport("term-a", 1, "applied"), "config/report")
+
+    def recorded() -> bool:
+        status = ingest.store.terminal("term-a")
+        return status is not None and status.online is True and status.queue == 7 and status.report_status == "applied"
+
+    wait_for(recorded, what="terminal status")
+    status = ingest.store.terminal("term-a")
+    assert status is not None and (status.conn, status.fw, status.temp, status.applied_version) == (4, "1.2.3", 51.5, 1)
+    send(terminal, TerminalState("term-a", False, 3, NOON, "1.2.3"), "state")  # a stale will
+    wait_for(lambda: ingest.counters().stale_states == 1, what="the stale will")
+    status = ingest.store.terminal("term-a")
+    assert status is not None and status.online is True
+
+
+def test_a_terminal_born_behind_its_desired_configuration_gets_it_retained(
+    mosquitto: Any, ingest: Ingest, terminal: Probe, mqtt_probe: Callable[..., Probe]
+) -> None:
+    doc = default_config_doc("unit-a")
+    ingest.store.set_config("term-a", 2, doc)
+    send(terminal, TerminalState("term-a", True, 1, NOON, "1.0"), "state")
+    message = terminal.expect()
+    config = decode(message.topic, message.payload)
+    assert config == Config("term-a", 2, doc)
+    late = mqtt_probe(mosquitto, "late-reader")  # retained: a terminal subscribing later still gets it
+    late.subscribe(device_topic("term-a", "config"))
+    assert late.expect().retain
+    send(terminal, ConfigReport("term-a", 2, "applied"), "config/report")
+    wait_for(lambda: ingest.counters().config_reports == 1, what="the config report")
+    send(terminal, TerminalState("term-a", True, 2, NOON, "1.0"), "state")
+    wait_for(lambda: ingest.counters().states == 2, what="the second birth")
+    terminal.assert_silent(0.3)  # applied already: nothing pushed
+    assert ingest.counters().configs_pushed == 1
+
+
+def test_python_m_fleet_ingests_until_sigterm_then_says_offline(
+    mosquitto: Any, tmp_path: Path, terminal: Probe, mqtt_probe: Callable[..., Probe]
+) -> None:
+    db = tmp_path / "cli.db"
+    watcher = mqtt_probe(mosquitto, "watcher")
+    watcher.subscribe(FLEET_STATE)
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet", "--db", str(db), "--broker", f"{mosquitto.host}:{mosquitto.port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        birth = decode_payload(watcher.expect(timeout=20).payload)
+        assert isinstance(birth, FleetState) and birth.online
+        # The birth is published before the subscriptions are confirmed: resend until acked, as terminals do.
+        deadline = time.monotonic() + 20
+        while True:
+            send(terminal, make_batch("term-a", [1, 2], batch=1), "votes")
+            try:
+                assert expect_ack(terminal).ranges == ((1, 2),)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output.decode()
+    goodbye = decode_payload(watcher.expect().payload)
+    assert isinstance(goodbye, FleetState) and not goodbye.online
+    with SqliteFleetStore(db) as store:
+        assert store.vote_count() == 2
+    from fleet.__main__ import main
+
+    assert main(["results", "--db", str(db)]) == 0

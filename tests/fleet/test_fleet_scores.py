@@ -1,0 +1,127 @@
+"""Scores: NPS with its normal-approximation interval, positive share with Wilson's, never mixing scales."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fleet.records import DailyCounts
+from fleet.results import format_table, scores_by_day, scores_by_unit
+from fleet.scores import NpsScore, ShareScore, nps, positive_share, score, wilson
+from protocol.scales import SCALES
+
+NPS11 = SCALES["nps11"]
+FACES4 = SCALES["faces4"]
+FACES5 = SCALES["faces5"]
+
+
+def nps_counts(promoters: int, passives: int, detractors: int) -> list[int]:
+    """Counts for nps11 with everyone on answers 10, 8 and 0."""
+    counts = [0] * 11
+    counts[10], counts[8], counts[0] = promoters, passives, detractors
+    return counts
+
+
+def test_nps_of_the_worked_example_is_17_5_with_interval_14_1_to_20_9() -> None:
+    s = nps(nps_counts(250, 675, 75), NPS11)
+    assert s.n == 1000 and (s.promoters, s.passives, s.detractors) == (250, 675, 75)
+    assert s.nps == pytest.approx(17.5)
+    assert s.low is not None and s.high is not None
+    assert round(s.low, 1) == 14.1 and round(s.high, 1) == 20.9
+    assert not s.small_sample
+
+
+def test_nps_of_all_promoters_is_100_with_a_point_interval() -> None:
+    s = nps(nps_counts(40, 0, 0), NPS11)
+    assert (s.nps, s.low, s.high) == (100.0, 100.0, 100.0)
+
+
+def test_nps_of_all_detractors_is_minus_100() -> None:
+    s = nps(nps_counts(0, 0, 40), NPS11)
+    assert (s.nps, s.low, s.high) == (-100.0, -100.0, -100.0)
+
+
+def test_nps_counts_9_as_promoter_and_6_as_detractor() -> None:
+    counts = [0] * 11
+    counts[9] = counts[6] = counts[7] = 1
+    s = nps(counts, NPS11)
+    assert (s.promoters, s.passives, s.detractors) == (1, 1, 1)
+    assert s.nps == 0.0
+
+
+def test_no_answers_give_no_figure_rather_than_a_crash() -> None:
+    assert nps([0] * 11, NPS11) == NpsScore(0, 0, 0, 0, None, None, None, True)
+    assert positive_share([0] * 4, FACES4) == ShareScore(0, 0, None, None, None, True)
+
+
+def test_fewer_than_30_answers_set_the_small_sample_flag() -> None:
+    assert nps(nps_counts(29, 0, 0), NPS11).small_sample
+    assert not nps(nps_counts(30, 0, 0), NPS11).small_sample
+    assert positive_share([0, 0, 0, 29], FACES4).small_sample
+    assert not positive_share([0, 0, 0, 30], FACES4).small_sample
+
+
+@given(st.lists(st.integers(0, 50), min_size=11, max_size=11))
+def test_nps_interval_contains_the_figure_and_stays_in_range(counts: list[int]) -> None:
+    s = nps(counts, NPS11)
+    if s.n == 0:
+        assert s.nps is None
+        return
+    assert s.low is not None and s.high is not None and s.nps is not None
+    assert -100.0 <= s.low <= s.nps <= s.high <= 100.0
+
+
+def test_four_faces_count_the_two_positive_faces() -> None:
+    s = positive_share([10, 20, 30, 40], FACES4)
+    assert (s.n, s.positive) == (100, 70)
+    assert s.share == pytest.approx(70.0)
+    # Wilson 95 % for 70/100: 60.4 %..78.1 %.
+    assert s.low is not None and s.high is not None
+    assert round(s.low, 1) == 60.4 and round(s.high, 1) == 78.1
+
+
+def test_five_faces_count_the_top_two() -> None:
+    s = positive_share([1, 1, 1, 1, 1], FACES5)
+    assert (s.n, s.positive) == (5, 2)
+    assert s.share == pytest.approx(40.0)
+
+
+def test_wilson_interval_stays_inside_0_and_1_at_the_extremes() -> None:
+    low, high = wilson(0, 10)
+    assert low == 0.0 and 0 < high < 0.35
+    low, high = wilson(10, 10)
+    assert high == 1.0 and 0.65 < low < 1
+
+
+def test_counts_of_the_wrong_length_are_refused() -> None:
+    with pytest.raises(ValueError):
+        nps([1] * 5, NPS11)
+    with pytest.raises(ValueError):
+        nps([1] * 4, FACES4)  # not an NPS scale
+
+
+def test_score_picks_nps_for_nps11_and_positive_share_for_faces() -> None:
+    assert isinstance(score([1] * 11, NPS11), NpsScore)
+    assert isinstance(score([1] * 4, FACES4), ShareScore)
+
+
+def test_scales_are_never_mixed_in_one_figure() -> None:
+    day = date(2025, 3, 1)
+    daily = [
+        DailyCounts("unit-a", "q1", "faces4", day, (0, 0, 5, 5), 0),
+        DailyCounts("unit-a", "q1", "faces5", day, (5, 5, 0, 0, 0), 0),
+        DailyCounts("unit-a", "q1", "faces4", date(2025, 3, 2), (5, 5, 0, 0), 0),
+        DailyCounts("unit-b", "q1", "faces4", day, (0, 0, 0, 1), 0),
+    ]
+    scores = scores_by_unit(daily)
+    assert set(scores) == {("unit-a", "q1", "faces4"), ("unit-a", "q1", "faces5"), ("unit-b", "q1", "faces4")}
+    faces4 = scores[("unit-a", "q1", "faces4")]
+    assert isinstance(faces4, ShareScore) and (faces4.n, faces4.positive) == (20, 10)
+    faces5 = scores[("unit-a", "q1", "faces5")]
+    assert isinstance(faces5, ShareScore) and (faces5.n, faces5.positive) == (10, 0)
+    assert len(scores_by_day(daily)) == 4
+    table = format_table(scores)
+    assert "faces4" in table and "faces5" in table and "unit-b" in table

@@ -1,0 +1,263 @@
+"""The SQLite fleet store: idempotent votes, conn-counter liveness, configs, rejections, per-day counts."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from fleet.content import default_config_doc
+from fleet.errors import ConfigError, StoreError
+from fleet.schema import MIGRATIONS
+from fleet.sqlite_store import SqliteFleetStore
+from fleet.store import FleetStore
+from protocol import ConfigReport, Heartbeat, TerminalState, VoteBatch
+
+from .conftest import NOON, make_batch, make_vote
+
+RECEIVED = NOON + 60_000
+
+
+def snapshot(store: SqliteFleetStore, device: str) -> list[object]:
+    return list(store.stored_votes(device))
+
+
+def test_sqlite_store_implements_the_fleet_store_interface(fleet_db: SqliteFleetStore) -> None:
+    store: FleetStore = fleet_db
+    assert store.vote_count() == 0
+
+
+def test_store_uses_wal_and_records_its_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    SqliteFleetStore(path).close()
+    SqliteFleetStore(path).close()  # re-applying at every start is safe
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'hymy-fleet'")]
+    assert names == [m.name for m in MIGRATIONS._migrations]
+    conn.close()
+
+
+def test_a_batch_is_stored_and_its_seqs_returned_as_ranges(fleet_db: SqliteFleetStore) -> None:
+    stored = fleet_db.add_vote_batches([make_batch("term-a", [1, 2, 3, 7])], RECEIVED)
+    assert stored.ranges == [((1, 3), (7, 7))]
+    assert (stored.new, stored.duplicates) == (4, 0)
+    assert fleet_db.vote_count("term-a") == 4
+
+
+def test_the_same_batch_twice_stores_each_vote_once(fleet_db: SqliteFleetStore) -> None:
+    batch = make_batch("term-a", range(1, 11))
+    fleet_db.add_vote_batches([batch], RECEIVED)
+    before = snapshot(fleet_db, "term-a")
+    again = fleet_db.add_vote_batches([batch], RECEIVED + 5000)
+    assert again.ranges == [((1, 10),)]  # acknowledged again: the terminal may have missed the first ack
+    assert (again.new, again.duplicates) == (0, 10)
+    assert snapshot(fleet_db, "term-a") == before  # first copy wins, received time included
+
+
+def test_replayed_reordered_and_overlapping_batches_store_each_vote_once(fleet_db: SqliteFleetStore) -> None:
+    batches = [
+        make_batch("term-a", [5, 6, 7], batch=2),
+        make_batch("term-a", [1, 2, 3, 4, 5], batch=1),
+        make_batch("term-b", [1, 2], batch=1),
+        make_batch("term-a", [7, 6, 5, 8], batch=3),
+    ]
+    stored = fleet_db.add_vote_batches(batches, RECEIVED)
+    assert stored.ranges == [((5, 7),), ((1, 5),), ((1, 2),), ((5, 8),)]
+    assert (stored.new, stored.duplicates) == (10, 4)
+    for batch in batches:  # a full replay changes nothing
+        fleet_db.add_vote_batches([batch], RECEIVED)
+    assert fleet_db.vote_count("term-a") == 8 and fleet_db.vote_count("term-b") == 2
+    assert [v.seq for v in fleet_db.stored_votes("term-a")] == list(range(1, 9))
+
+
+def test_a_vote_keeps_every_field_it_was_sent_with(fleet_db: SqliteFleetStore) -> None:
+    vote = make_vote(3, answer=4, flags=frozenset({"misuse", "after_hours"}), role="relative", reason="wait", cfg=7)
+    fleet_db.add_vote_batches([VoteBatch("term-a", 1, (vote,))], RECEIVED)
+    (stored,) = fleet_db.stored_votes("term-a")
+    assert (stored.seq, stored.answer, stored.question, stored.scale, stored.lang) == (3, 4, "thl-nps", "nps11", "fi")
+    assert (stored.unit, stored.cfg, stored.role, stored.reason) == ("unit-a", 7, "relative", "wait")
+    assert stored.flags == frozenset({"misuse", "after_hours"})
+    assert (stored.wall, stored.mono, stored.boot, stored.synced) == (vote.wall, vote.mono, "boot-1", True)
+    assert stored.received == RECEIVED
+
+
+def test_an_empty_call_stores_nothing(fleet_db: SqliteFleetStore) -> None:
+    assert fleet_db.add_vote_batches([], RECEIVED).ranges == []
+
+
+def test_misuse_votes_are_kept_but_left_out_of_counts_by_default(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.add_vote_batches(
+        [
+            make_batch("term-a", [1, 2], answer=10),
+            make_batch("term-a", [3, 4, 5], answer=0, flags=frozenset({"misuse"})),
+        ],
+        RECEIVED,
+    )
+    assert fleet_db.vote_count() == 5
+    assert fleet_db.vote_count(include_misuse=False) == 2
+    (day,) = fleet_db.daily_counts()
+    assert day.counts[10] == 2 and day.counts[0] == 0
+    (day,) = fleet_db.daily_counts(include_misuse=True)
+    assert day.counts[0] == 3
+
+
+def test_days_are_local_days_in_helsinki(fleet_db: SqliteFleetStore) -> None:
+    # 2025-03-01 21:59:59 UTC is 23:59:59 in Helsinki (UTC+2); a second later is the next day there.
+    before_midnight = 1_740_866_399_000
+    fleet_db.add_vote_batches(
+        [
+            make_batch("term-a", [1], wall=before_midnight),
+            make_batch("term-a", [2, 3], wall=before_midnight + 1000),
+            # Summer time (UTC+3): 2025-07-01 20:59:59 UTC is 23:59:59 in Helsinki.
+            make_batch("term-a", [4], wall=1_751_403_599_000),
+            make_batch("term-a", [5], wall=1_751_403_600_000),
+        ],
+        RECEIVED,
+    )
+    days = {d.day: sum(d.counts) for d in fleet_db.daily_counts()}
+    assert days == {date(2025, 3, 1): 1, date(2025, 3, 2): 2, date(2025, 7, 1): 1, date(2025, 7, 2): 1}
+    utc_days = {d.day: sum(d.counts) for d in fleet_db.daily_counts(tz="UTC")}
+    assert utc_days == {date(2025, 3, 1): 3, date(2025, 7, 1): 2}
+
+
+def test_daily_counts_keep_units_questions_and_scales_apart(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.add_vote_batches(
+        [
+            make_batch("term-a", [1, 2], answer=9),
+            make_batch("term-b", [1], answer=3, scale="faces4", unit="unit-b"),
+            make_batch("term-b", [2], answer=4, scale="faces5", unit="unit-b"),
+            make_batch("term-c", [1], answer=2, question="q-other", unit=None),
+        ],
+        RECEIVED,
+    )
+    fleet_db.assign("term-c", "unit-c")  # a vote without a unit counts for its terminal's unit
+    keys = {(d.unit, d.question, d.scale): d.counts for d in fleet_db.daily_counts()}
+    assert keys == {
+        ("unit-a", "thl-nps", "nps11"): (0,) * 9 + (2, 0),
+        ("unit-b", "thl-nps", "faces4"): (0, 0, 0, 1),
+        ("unit-b", "thl-nps", "faces5"): (0, 0, 0, 0, 1),
+        ("unit-c", "q-other", "nps11"): (0, 0, 1) + (0,) * 8,
+    }
+
+
+def state(conn: int, online: bool, device: str = "term-a") -> TerminalState:
+    return TerminalState(device, online, conn, NOON, "1.0")
+
+
+def test_a_stale_will_does_not_mark_a_live_terminal_offline(fleet_db: SqliteFleetStore) -> None:
+    assert fleet_db.record_state(state(1, True), RECEIVED)
+    assert fleet_db.record_state(state(2, True), RECEIVED)  # reconnected before the broker fired the old will
+    assert not fleet_db.record_state(state(1, False), RECEIVED)  # the old connection's will: stale
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.online is True and status.conn == 2
+    assert fleet_db.record_state(state(2, False), RECEIVED)  # the current connection's will counts
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.online is False
+
+
+def test_a_replayed_birth_cannot_undo_its_own_connections_will(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.record_state(state(3, True), RECEIVED)
+    fleet_db.record_state(state(3, False), RECEIVED)
+    assert not fleet_db.record_state(state(3, True), RECEIVED)
+    assert not fleet_db.record_state(state(2, True), RECEIVED)
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.online is False
+
+
+def heartbeat(device: str = "term-a", cfg: int = 0, **fields: object) -> Heartbeat:
+    base: dict[str, object] = dict(
+        device=device, wall=NOON, mono=5000, boot="boot-1", synced=True, uptime=5, queue=3, oldest=60, cfg=cfg, fw="1.0"
+    )
+    base.update(fields)
+    return Heartbeat(**base)  # type: ignore[arg-type]
+
+
+def test_heartbeats_keep_the_latest_health_figures(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.record_heartbeat(heartbeat(queue=10, temp=50.5, disk=900), RECEIVED)
+    fleet_db.record_heartbeat(heartbeat(queue=0, uptime=65, oldest=None), RECEIVED + 60_000)
+    status = fleet_db.terminal("term-a")
+    assert status is not None
+    assert (status.queue, status.uptime, status.oldest, status.last_seen) == (0, 65, None, RECEIVED + 60_000)
+
+
+def test_configuration_is_pushed_until_the_terminal_applies_it(fleet_db: SqliteFleetStore) -> None:
+    doc = default_config_doc("unit-a")
+    assert fleet_db.config_to_push("term-a") is None
+    fleet_db.set_config("term-a", 2, doc)
+    config = fleet_db.config_to_push("term-a")
+    assert config is not None and config.version == 2 and config.doc == doc
+    fleet_db.record_config_report(ConfigReport("term-a", 1, "applied"), RECEIVED)
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.lags and status.applied_version == 1
+    fleet_db.record_config_report(ConfigReport("term-a", 2, "applied"), RECEIVED)
+    assert fleet_db.config_to_push("term-a") is None
+    status = fleet_db.terminal("term-a")
+    assert status is not None and not status.lags
+    fleet_db.record_config_report(ConfigReport("term-a", 3, "rejected", "unknown scale"), RECEIVED)
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.applied_version == 2 and status.report_reason == "unknown scale"
+
+
+def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db: SqliteFleetStore) -> None:
+    doc = default_config_doc()
+    fleet_db.set_config("term-a", 2, doc)
+    fleet_db.set_config("term-a", 2, doc)  # the same again is harmless
+    with pytest.raises(ConfigError):
+        fleet_db.set_config("term-a", 1, doc)
+    with pytest.raises(ConfigError):
+        fleet_db.set_config("term-a", 2, default_config_doc("unit-b"))
+    with pytest.raises(ConfigError):
+        fleet_db.set_config("term-a", 3, {"unit": None})
+    config = fleet_db.get_config("term-a")
+    assert config is not None and config.version == 2 and config.doc == doc
+
+
+def test_default_configuration_ships_the_national_question_with_sources(fleet_db: SqliteFleetStore) -> None:
+    doc = default_config_doc()
+    question = doc["question"]
+    assert question["scale"] == "nps11"
+    assert set(question["text"]) == set(question["sources"]) == {"fi", "sv", "en"}
+    assert question["review"] == ["sv"]
+
+
+def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.count_rejection("malformed", None, "not JSON", RECEIVED)
+    fleet_db.count_rejection("malformed", "term-a", "not JSON", RECEIVED)
+    fleet_db.count_rejection("device_mismatch", "term-a", "names term-b", RECEIVED + 1)
+    assert fleet_db.rejection_counts() == {"malformed": 2, "device_mismatch": 1}
+    newest = fleet_db.recent_rejections(1)
+    assert [(r.reason, r.device, r.detail) for r in newest] == [("device_mismatch", "term-a", "names term-b")]
+    with fleet_db.transaction():
+        for i in range(1300):
+            fleet_db.count_rejection("invalid", None, f"bad {i}", RECEIVED)
+    assert fleet_db.rejection_counts()["invalid"] == 1300
+    assert len(fleet_db.recent_rejections(5000)) <= 1000
+
+
+def test_assign_refuses_bad_ids(fleet_db: SqliteFleetStore) -> None:
+    with pytest.raises(ValueError):
+        fleet_db.assign("Bad Id", "unit-a")
+    with pytest.raises(ValueError):
+        fleet_db.assign("term-a", "bad unit!")
+
+
+def test_a_failed_transaction_stores_nothing_and_says_so(fleet_db: SqliteFleetStore) -> None:
+    with pytest.raises(RuntimeError):
+        with fleet_db.transaction():
+            fleet_db.add_vote_batches([make_batch("term-a", [1, 2])], RECEIVED)
+            raise RuntimeError("boom")
+    assert fleet_db.vote_count() == 0
+
+
+def test_database_faults_surface_as_store_errors(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        SqliteFleetStore(path)
+    store = SqliteFleetStore(tmp_path / "f.db")
+    store.close()
+    with pytest.raises(StoreError):
+        store.add_vote_batches([make_batch("term-a", [1])], RECEIVED)
