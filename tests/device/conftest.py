@@ -84,24 +84,23 @@ class FakeFleet:
         self.heartbeats: list[protocol.Heartbeat] = []
         self.reports: list[protocol.ConfigReport] = []
         self._cond = threading.Condition()
-        self._connected = threading.Event()
+        self._ready = threading.Event()  # set once subscribed, so nothing sent to us is dropped
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-fleet", protocol=mqtt.MQTTv311)
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
-        self.client.on_disconnect = lambda *a: self._connected.clear()
+        self.client.on_disconnect = lambda *a: self._ready.clear()
         self.client.connect_async(host, port, keepalive=30)
         self.client.loop_start()
-        assert self._connected.wait(10), "fake fleet could not connect"
+        assert self._ready.wait(10), "fake fleet could not connect and subscribe"
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
             return
-        for kind in ("votes", "state", "heartbeat", "config/report"):
-            client.subscribe(f"hymy/v1/+/{kind}", 1)
+        client.subscribe([(f"hymy/v1/+/{kind}", 1) for kind in ("votes", "state", "heartbeat", "config/report")])
         if self.announce is not None:
             self.set_online(self.announce)
-        self._connected.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         msg = protocol.decode(message.topic, message.payload)

@@ -48,8 +48,9 @@ def test_broker_puback_alone_never_delivers_a_vote(
     synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
 ) -> None:
     fleet = fake_fleet(acking=False)
-    agent = sync_agent(ack_timeout_s=0.2)
-    seqs = press(synced_store, 5, agent)
+    agent = sync_agent(start=False, ack_timeout_s=0.2)
+    seqs = press(synced_store, 5)
+    agent.start()
     fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes reached the fleet")
     wait_until(lambda: agent.counters().resends >= 2, what="unacked batch resent")
     assert synced_store.depth() == 5
@@ -172,8 +173,9 @@ def test_ack_ranges_deliver_exactly_those_seqs_and_unsorted_ones_are_rejected(
     synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
 ) -> None:
     fleet = fake_fleet(acking=False)
-    agent = sync_agent(ack_timeout_s=30)
-    press(synced_store, 8, agent)
+    agent = sync_agent(start=False, ack_timeout_s=30)
+    press(synced_store, 8)  # before the start, so all eight travel in one batch
+    agent.start()
     fleet.wait_for(lambda: fleet.seqs == set(range(1, 9)), what="all sent")
     unsorted = {"v": 1, "type": "ack", "device": DEVICE, "batch": 1, "ranges": [[6, 7], [1, 4]]}
     fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", json.dumps(unsorted).encode())
