@@ -10,8 +10,9 @@ MIGRATIONS = Migrations("hymy-fleet")
 
 @MIGRATIONS(name="0001_initial")
 def _initial(db: Database) -> None:
-    # WITHOUT ROWID clusters votes by (device, seq): a batch of one terminal's consecutive votes
-    # lands on a few adjacent pages, and there is no second b-tree for the primary key.
+    # A rowid table: rows append at the end, and a batch of one terminal's consecutive votes touches
+    # a few adjacent pages of the (device, seq) key. Measured faster than WITHOUT ROWID here, whose
+    # partial index below costs more per insert.
     db.execute(
         """
         CREATE TABLE votes (
@@ -35,7 +36,7 @@ def _initial(db: Database) -> None:
             best INTEGER NOT NULL,
             time_status TEXT NOT NULL,
             PRIMARY KEY (device, seq)
-        ) WITHOUT ROWID
+        )
         """
     )
     # Only unsynchronised votes are indexed: retroactive correction finds them by boot, and

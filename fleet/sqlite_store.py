@@ -10,6 +10,7 @@ transaction, so the order in which votes and synchronised points arrive does not
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 import time
@@ -49,6 +50,7 @@ _INSERT_VOTE = (
     " unit, cfg, flags, misuse, role, reason, received, best, time_status)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_MONO = operator.itemgetter(6)  # Vote.mono
 _VOTE_COLUMNS = (
     "device, seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason,"
     " received, best, time_status"
@@ -142,67 +144,34 @@ class SqliteFleetStore:
         if not batches:
             return StoredVotes([], 0, 0)
         rows: list[tuple[Any, ...]] = []
-        append = rows.append
         unsynced: list[int] = []  # indexes into rows, completed once anchors are known
         points: dict[tuple[str, str], tuple[int, int]] = {}  # latest synced (wall, mono) per boot
         total = 0
         # The hot loop: one tuple per vote, in the order given, so each terminal's votes stay together.
         for batch in batches:
             device = batch.device
-            total += len(batch.votes)
-            for (
-                seq,
-                question,
-                scale,
-                answer,
-                lang,
-                wall,
-                mono,
-                boot,
-                synced,
-                unit,
-                cfg,
-                flags,
-                role,
-                reason,
-            ) in batch.votes:
+            votes = batch.votes
+            total += len(votes)
+            if all(v[8] and not v[11] for v in votes):
+                # The usual batch (synchronised, unflagged): build rows with C-level tuple slicing.
+                rows.extend([(device, *v[:11], None, 0, v[12], v[13], received_ms, v[5], SYNCED) for v in votes])
+                latest = max(votes, key=_MONO)
+                self._note_point(points, device, latest.boot, latest.wall, latest.mono)
+                continue
+            for v in votes:
+                flags = v.flags
                 if flags:
                     flag_text: str | None = ",".join(sorted(flags))
                     misuse = 1 if "misuse" in flags else 0
                 else:
                     flag_text, misuse = None, 0
-                if synced:
-                    key = (device, boot)
-                    point = points.get(key)
-                    if point is None or mono > point[1]:
-                        points[key] = (wall, mono)
-                    best, status = wall, SYNCED
+                if v.synced:
+                    self._note_point(points, device, v.boot, v.wall, v.mono)
+                    status = SYNCED
                 else:
                     unsynced.append(len(rows))
-                    best, status = wall, UNCERTAIN
-                append(
-                    (
-                        device,
-                        seq,
-                        question,
-                        scale,
-                        answer,
-                        lang,
-                        wall,
-                        mono,
-                        boot,
-                        1 if synced else 0,
-                        unit,
-                        cfg,
-                        flag_text,
-                        misuse,
-                        role,
-                        reason,
-                        received_ms,
-                        best,
-                        status,
-                    )
-                )
+                    status = UNCERTAIN  # until an anchor of its boot is known, below
+                rows.append((device, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
         with self.transaction():
             conn = self._conn
             offsets: dict[tuple[str, str], int | None] = {}
@@ -220,6 +189,16 @@ class SqliteFleetStore:
             conn.executemany(_INSERT_VOTE, rows)
             new = conn.total_changes - before
         return StoredVotes([seq_ranges(v.seq for v in b.votes) for b in batches], new, total - new)
+
+    @staticmethod
+    def _note_point(
+        points: dict[tuple[str, str], tuple[int, int]], device: str, boot: str, wall: int, mono: int
+    ) -> None:
+        """Remember the latest synchronised point of a boot seen in this call."""
+        key = (device, boot)
+        point = points.get(key)
+        if point is None or mono > point[1]:
+            points[key] = (wall, mono)
 
     def _advance_anchor(self, device: str, boot: str, point: tuple[int, int] | None) -> int | None:
         """Move the boot's anchor to ``point`` if later, re-correct its stored votes; return the offset."""
