@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Most messages handled per drain: bounds one transaction and the delay before its acks.
 DRAIN_CAP = 200
+#: Rejection reason recorded for a vote whose identity is taken by a different press.
+CONFLICT = "conflict"
 #: At most one log line per rejection reason (or store fault) in this many seconds.
 LOG_INTERVAL_S = 10.0
 
@@ -49,6 +51,7 @@ class IngestCounters:
     duplicates: int = 0  # votes that were already stored (replays, overlaps)
     acks_sent: int = 0
     acks_failed: int = 0  # the link could not take the ack; the terminal resends and is acked then
+    conflicts: int = 0  # votes whose (device, seq) is stored as a different press: never acked
     states: int = 0
     stale_states: int = 0
     heartbeats: int = 0
@@ -69,6 +72,14 @@ class _RateLimitedLog:
         self._suppressed: dict[str, int] = {}
 
     def warning(self, key: str, msg: str, *args: object) -> None:
+        """Log at WARNING unless this key was logged within the interval."""
+        self._emit(logging.WARNING, key, msg, args)
+
+    def error(self, key: str, msg: str, *args: object) -> None:
+        """Log at ERROR unless this key was logged within the interval."""
+        self._emit(logging.ERROR, key, msg, args)
+
+    def _emit(self, level: int, key: str, msg: str, args: tuple[object, ...]) -> None:
         now = self._clock()
         last = self._last.get(key)
         if last is not None and now - last < self._interval:
@@ -77,9 +88,9 @@ class _RateLimitedLog:
         self._last[key] = now
         skipped = self._suppressed.pop(key, 0)
         if skipped:
-            log.warning(msg + " (and %d more like it)", *args, skipped)
+            log.log(level, msg + " (and %d more like it)", *args, skipped)
         else:
-            log.warning(msg, *args)
+            log.log(level, msg, *args)
 
 
 def _device_of(topic: str) -> str | None:
@@ -226,22 +237,25 @@ class Ingest:
         for reason, device, detail in rejections:
             self._log.warning(f"rejected:{reason}", "rejected a message (%s) from %s: %s", reason, device, detail)
         if batches:
-            self._store_votes(batches, now)
+            rejections += self._store_votes(batches, now)
         if states or heartbeats or reports or rejections:
             self._record(states, heartbeats, reports, rejections, now)
 
-    def _store_votes(self, batches: list[VoteBatch], now: int) -> None:
+    def _store_votes(self, batches: list[VoteBatch], now: int) -> list[tuple[str, str | None, str]]:
+        """Store, then ack; returns conflicts to count as rejections."""
         try:
             stored = self.store.add_vote_batches(batches, now)
         except StoreError as exc:
             with self._counters_lock:
                 self._counters.store_errors += 1
             self._log.warning("store:votes", "could not store %d vote batches, none acked: %s", len(batches), exc)
-            return
+            return []
         # Committed: only now may terminals hear that these votes are safe.
         publish = self.mqtt.publish
         sent = failed = 0
         for batch, ranges in zip(batches, stored.ranges, strict=True):
+            if not ranges:  # every vote of it conflicts: nothing may be acknowledged
+                continue
             if publish(device_topic(batch.device, ACK), encode(Ack(batch.device, batch.batch, ranges)), 1):
                 sent += 1
             else:
@@ -253,6 +267,12 @@ class Ingest:
             c.duplicates += stored.duplicates
             c.acks_sent += sent
             c.acks_failed += failed
+            c.conflicts += len(stored.conflicts)
+        for device, seq in stored.conflicts:
+            self._log.error(
+                f"conflict:{device}", "%s sent seq %d again as a different press; not acked (seqs reused?)", device, seq
+            )
+        return [(CONFLICT, device, f"seq {seq} is stored as a different press") for device, seq in stored.conflicts]
 
     def _record(
         self,

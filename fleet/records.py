@@ -16,9 +16,12 @@ TIME_STATUSES = (SYNCED, CORRECTED, UNCERTAIN)
 class StoredVotes:
     """What one add_vote_batches call made durable: per batch, the seq ranges to acknowledge."""
 
-    ranges: list[tuple[tuple[int, int], ...]]
+    ranges: list[tuple[tuple[int, int], ...]]  # empty for a batch with nothing to acknowledge
     new: int  # votes inserted now
     duplicates: int  # votes that were stored already (replays, overlaps, repeats)
+    #: (device, seq) already stored as a *different* press (a terminal that reused seqs, e.g. after
+    #: its database was wiped). Left out of ``ranges`` so the terminal keeps them; needs an operator.
+    conflicts: list[tuple[str, int]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,7 @@ class SqliteFleetStore:
     def add_vote_batches(self, batches: Sequence[VoteBatch], received_ms: int) -> StoredVotes:
         """Store every vote once (first copy wins) in one transaction and commit before returning."""
         if not batches:
-            return StoredVotes([], 0, 0)
+            return StoredVotes([], 0, 0, [])
         rows: list[tuple[Any, ...]] = []
         unsynced: list[int] = []  # indexes into rows, completed once anchors are known
         points: dict[tuple[str, str], tuple[int, int]] = {}  # latest synced (wall, mono) per boot
@@ -188,7 +188,35 @@ class SqliteFleetStore:
             before = conn.total_changes
             conn.executemany(_INSERT_VOTE, rows)
             new = conn.total_changes - before
-        return StoredVotes([seq_ranges(v.seq for v in b.votes) for b in batches], new, total - new)
+            # Some were stored already: usually replays, but a terminal whose database was wiped
+            # reuses seqs for new presses. Those must not be acked (the terminal would drop them).
+            conflicts = self._conflicts(batches) if new < total else set()
+        ranges = [
+            seq_ranges(v.seq for v in b.votes if (b.device, v.seq) not in conflicts)
+            if conflicts
+            else seq_ranges(v.seq for v in b.votes)
+            for b in batches
+        ]
+        return StoredVotes(ranges, new, total - new - len(conflicts), sorted(conflicts))
+
+    def _conflicts(self, batches: Sequence[VoteBatch]) -> set[tuple[str, int]]:
+        """(device, seq) of given votes whose stored copy is a different press."""
+        found: set[tuple[str, int]] = set()
+        for batch in batches:
+            seqs = [v.seq for v in batch.votes]
+            marks = ",".join("?" * len(seqs))
+            stored = {
+                r[0]: r[1:]
+                for r in self._conn.execute(
+                    "SELECT seq, question, scale, answer, wall, mono, boot FROM votes"
+                    f" WHERE device = ? AND seq IN ({marks})",
+                    (batch.device, *seqs),
+                )
+            }
+            for v in batch.votes:
+                if stored.get(v.seq) != (v.question, v.scale, v.answer, v.wall, v.mono, v.boot):
+                    found.add((batch.device, v.seq))
+        return found
 
     @staticmethod
     def _note_point(

@@ -253,3 +253,14 @@ def test_python_m_fleet_ingests_until_sigterm_then_says_offline(
     from fleet.__main__ import main
 
     assert main(["results", "--db", str(db)]) == 0
+
+
+def test_a_reused_seq_is_never_acked_and_is_counted(ingest: Ingest, terminal: Probe) -> None:
+    send(terminal, make_batch("term-a", [1, 2], batch=1, answer=10), "votes")
+    assert expect_ack(terminal).ranges == ((1, 2),)
+    send(terminal, make_batch("term-a", [2, 3], batch=2, answer=0, boot="boot-2"), "votes")
+    assert expect_ack(terminal) == Ack("term-a", 2, ((3, 3),))
+    send(terminal, make_batch("term-a", [1], batch=3, answer=0, boot="boot-2"), "votes")
+    wait_for(lambda: ingest.store.rejection_counts().get("conflict") == 2, what="persisted conflicts")
+    terminal.assert_silent(0.2)  # nothing of batch 3 may be acked
+    assert ingest.counters().conflicts == 2

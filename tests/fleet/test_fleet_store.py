@@ -7,6 +7,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fleet.content import default_config_doc
 from fleet.errors import ConfigError, StoreError
@@ -261,3 +263,31 @@ def test_database_faults_surface_as_store_errors(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError):
         store.add_vote_batches([make_batch("term-a", [1])], RECEIVED)
+
+
+def test_a_reused_seq_with_a_different_press_is_not_acknowledged(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.add_vote_batches([make_batch("term-a", [1, 2, 3], answer=10)], RECEIVED)
+    # The terminal's database was wiped: seqs 2..4 now name new presses of a new boot.
+    reused = make_batch("term-a", [2, 3, 4], batch=1, answer=0, boot="boot-9")
+    stored = fleet_db.add_vote_batches([reused], RECEIVED)
+    assert stored.conflicts == [("term-a", 2), ("term-a", 3)]
+    assert stored.ranges == [((4, 4),)]  # the terminal keeps 2 and 3: a press is never lost
+    assert (stored.new, stored.duplicates) == (1, 0)
+    assert [v.answer for v in fleet_db.stored_votes("term-a")] == [10, 10, 10, 0]  # the first copy stays
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.integers(1, 40), min_size=1, max_size=15, unique=True), min_size=1, max_size=8))
+def test_the_store_drops_nothing_silently(fleet_db: SqliteFleetStore, seq_lists: list[list[int]]) -> None:
+    """Every vote given is stored and acknowledged exactly once, whatever the replays and overlaps."""
+    device = f"term-{len(seq_lists)}-{sum(map(len, seq_lists))}-{seq_lists[0][0]}"
+    before = fleet_db.vote_count(device)
+    known = {v.seq for v in fleet_db.stored_votes(device)}
+    batches = [make_batch(device, seqs, batch=i) for i, seqs in enumerate(seq_lists)]
+    stored = fleet_db.add_vote_batches(batches, RECEIVED)
+    given_seqs = {s for seqs in seq_lists for s in seqs}
+    for seqs, ranges in zip(seq_lists, stored.ranges, strict=True):
+        assert {s for lo, hi in ranges for s in range(lo, hi + 1)} == set(seqs)
+    assert {v.seq for v in fleet_db.stored_votes(device)} == known | given_seqs
+    assert fleet_db.vote_count(device) - before == stored.new == len(given_seqs - known)
+    assert stored.new + stored.duplicates == sum(map(len, seq_lists)) and not stored.conflicts
