@@ -154,12 +154,12 @@ class FakeFleet:
 
 
 @pytest.fixture
-def fake_fleet(mosquitto: Any) -> Iterator[Callable[..., FakeFleet]]:
-    """Factory for fleets on the test's mosquitto: ``fake_fleet(acking=False, announce=None)``."""
+def fake_fleet(broker: Any) -> Iterator[Callable[..., FakeFleet]]:
+    """Factory for fleets on the test's broker (each kind): ``fake_fleet(acking=False, announce=None)``."""
     fleets: list[FakeFleet] = []
 
     def make(**kwargs: Any) -> FakeFleet:
-        fleet = FakeFleet(mosquitto.host, mosquitto.port, **kwargs)
+        fleet = FakeFleet(broker.host, broker.port, **kwargs)
         fleets.append(fleet)
         return fleet
 
@@ -177,14 +177,14 @@ def synced_store(store_path: Path, device_id: str) -> Iterator[VoteStore]:
 
 
 @pytest.fixture
-def sync_agent(synced_store: VoteStore, device_id: str, mosquitto: Any) -> Iterator[Callable[..., SyncAgent]]:
-    """Factory for sync agents on the test's mosquitto with test-friendly timings; all stopped afterwards."""
+def sync_agent(synced_store: VoteStore, device_id: str, broker: Any) -> Iterator[Callable[..., SyncAgent]]:
+    """Factory for sync agents on the test's broker (each kind) with test-friendly timings; all stopped afterwards."""
     agents: list[SyncAgent] = []
 
     def make(start: bool = True, **kwargs: Any) -> SyncAgent:
         options: dict[str, Any] = {"ack_timeout_s": 2.0, "heartbeat_s": 30.0, "fleet_grace_s": 0.3}
         options.update(kwargs)
-        agent = SyncAgent(synced_store, device_id, mosquitto.host, mosquitto.port, SystemClock(), **options)
+        agent = SyncAgent(synced_store, device_id, broker.host, broker.port, SystemClock(), **options)
         agents.append(agent)
         if start:
             agent.start()

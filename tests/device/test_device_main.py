@@ -53,13 +53,13 @@ def test_headless_records_stdin_presses_with_no_broker(store_path: Path, config_
 
 
 def test_headless_unplaced_terminal_takes_config_from_the_fleet_then_delivers(
-    store_path: Path, mosquitto: Any, fake_fleet: Callable[..., Any], config_doc: dict
+    store_path: Path, broker: Any, fake_fleet: Callable[..., Any], config_doc: dict
 ) -> None:
     fleet = fake_fleet()
     fleet.publish_config(DEVICE, 2, config_doc)
     read_fd, write_fd = os.pipe()
     out = io.StringIO()
-    argv = ["--db", str(store_path), "--device", DEVICE, "--broker", f"{mosquitto.host}:{mosquitto.port}"]
+    argv = ["--db", str(store_path), "--device", DEVICE, "--broker", f"{broker.host}:{broker.port}"]
     with os.fdopen(read_fd) as stdin, os.fdopen(write_fd, "w") as feed:
         runner = threading.Thread(target=lambda: main(argv, stdin=stdin, stdout=out))
         runner.start()
