@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from .errors import ProtocolError
-from .limits import MAX_LANGUAGES, MAX_QUESTION_TEXT, MAX_SOURCE_TEXT
+from .limits import MAX_ID, MAX_LANGUAGES, MAX_QUESTION_TEXT, MAX_SOURCE_TEXT, MAX_UI_TEXT, MAX_URL
 from .scales import SCALES
 
 # ``\Z`` rather than ``$``, which would also match before a trailing newline.
@@ -20,12 +20,54 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})?\Z")
 
 DOC_REQUIRED = frozenset({"unit", "languages", "default_language", "question"})
-DOC_OPTIONAL = frozenset({"misuse_interval_s", "thanks_s"})
+DOC_OPTIONAL = frozenset(
+    {"misuse_interval_s", "thanks_s", "hours", "followup", "role_question", "strings", "feedback_url", "display"}
+)
 QUESTION_REQUIRED = frozenset({"id", "scale", "text"})
 QUESTION_OPTIONAL = frozenset({"sources", "review"})
 
 #: Defaults for optional keys, so every reader applies the same ones.
-DEFAULTS: dict[str, Any] = {"misuse_interval_s": 2.0, "thanks_s": 5.0}
+DEFAULTS: dict[str, Any] = {
+    "misuse_interval_s": 2.0,
+    "thanks_s": 5.0,
+    "hours": None,  # always open
+    "followup": None,  # no follow-up question
+    "role_question": False,
+    "strings": {},
+    "feedback_url": None,
+    "display": {"brightness": 100, "sleep_after_s": 0},
+}
+
+#: Days of the week in ``hours.weekly``, Monday first as in ISO 8601.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Keys of the terminal's own interface texts that ``strings`` may set per language. A terminal
+#: ships fi, sv and en; a new language (a Sámi one, say) arrives with all of these in ``strings``.
+UI_STRING_KEYS = frozenset(
+    {
+        "language_name",  # the language's name in itself, on the switcher: "Suomi"
+        "thanks",
+        "closed",  # out-of-hours screen
+        "opening_hours",
+        "not_placed",
+        "unavailable",  # the calm screen when there is no valid configuration
+        "skip",
+        "role_question",
+        "role_client",
+        "role_relative",
+        "role_other",
+        "feedback_qr",  # caption beside the open-feedback QR code
+        "nps_low",  # label under 0 on the NPS scale: "not at all likely"
+        "nps_high",  # label under 10: "extremely likely"
+        "face_0",  # accessible names of the faces, worst first
+        "face_1",
+        "face_2",
+        "face_3",
+        "face_4",
+    }
+)
+_TZ = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}\Z")
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z|^24:00\Z")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\Z")
 
 
 def _is_utf8(text: str) -> bool:
@@ -105,7 +147,109 @@ def validate_config_doc(doc: Any) -> dict[str, Any]:
             raise _bad("review must list languages of the question text awaiting review")
     _number(doc, "misuse_interval_s", 0, 3600)
     _number(doc, "thanks_s", 1, 120)
+    if doc.get("hours") is not None:
+        _hours(doc["hours"])
+    if doc.get("followup") is not None:
+        _followup(doc["followup"], SCALES[q["scale"]].size, langs)
+    if "role_question" in doc and type(doc["role_question"]) is not bool:
+        raise _bad("role_question must be true or false")
+    if "strings" in doc:
+        _strings(doc["strings"])
+    url = doc.get("feedback_url")
+    if url is not None and (type(url) is not str or len(url) > MAX_URL or not _URL.match(url)):
+        raise _bad(f"feedback_url must be an http(s) address of at most {MAX_URL} characters")
+    if "display" in doc:
+        display = _keys(doc["display"], frozenset(), frozenset({"brightness", "sleep_after_s"}), "display")
+        _number(display, "brightness", 0, 100)
+        _number(display, "sleep_after_s", 0, 86400)
     return doc
+
+
+def _minutes(hhmm: Any, what: str) -> int:
+    if type(hhmm) is not str or not _HHMM.match(hhmm):
+        raise _bad(f"{what} must be a time HH:MM between 00:00 and 24:00, got {hhmm!r}")
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _hours(hours: Any) -> None:
+    """Opening hours: a time zone and, per weekday, up to four non-overlapping [open, close) intervals."""
+    _keys(hours, frozenset({"tz", "weekly"}), frozenset({"closed_dates"}), "hours")
+    if type(hours["tz"]) is not str or len(hours["tz"]) > MAX_ID or not _TZ.match(hours["tz"]):
+        raise _bad(f"hours.tz must be an IANA time zone name such as Europe/Helsinki, got {hours['tz']!r}")
+    weekly = _keys(hours["weekly"], frozenset(), frozenset(WEEKDAYS), "hours.weekly")
+    for day, intervals in weekly.items():
+        if type(intervals) is not list or len(intervals) > 4:
+            raise _bad(f"hours.weekly.{day} must be a list of at most 4 [open, close] pairs")
+        last_close = -1
+        for pair in intervals:
+            if type(pair) is not list or len(pair) != 2:
+                raise _bad(f"hours.weekly.{day} must hold [open, close] pairs")
+            start, end = _minutes(pair[0], f"hours.weekly.{day}"), _minutes(pair[1], f"hours.weekly.{day}")
+            if not last_close <= start < end:
+                raise _bad(f"hours.weekly.{day} intervals must be in order, each opening before it closes")
+            last_close = end
+    closed = hours.get("closed_dates", [])
+    if (
+        type(closed) is not list
+        or len(closed) > 366
+        or not all(type(d) is str and re.match(r"^\d{4}-\d{2}-\d{2}\Z", d) for d in closed)
+    ):
+        raise _bad("hours.closed_dates must be at most 366 dates YYYY-MM-DD")
+
+
+def _followup(followup: Any, scale_size: int, langs: list[str]) -> None:
+    """A follow-up after the score: branches by answer, each a question with 1..8 choices."""
+    _keys(followup, frozenset({"branches"}), frozenset({"timeout_s"}), "followup")
+    _number(followup, "timeout_s", 3, 300)
+    branches = followup["branches"]
+    if type(branches) is not list or not 1 <= len(branches) <= 4:
+        raise _bad("followup.branches must be a list of 1..4 branches")
+    covered: set[int] = set()
+    for i, branch in enumerate(branches):
+        what = f"followup.branches[{i}]"
+        _keys(branch, frozenset({"answers", "question", "choices"}), frozenset(), what)
+        answers = branch["answers"]
+        if (
+            type(answers) is not list
+            or not answers
+            or not all(type(a) is int and 0 <= a < scale_size for a in answers)
+            or len(set(answers)) != len(answers)
+        ):
+            raise _bad(f"{what}.answers must list distinct answers of the scale (0..{scale_size - 1})")
+        if covered & set(answers):
+            raise _bad(f"{what}.answers overlaps an earlier branch")
+        covered |= set(answers)
+        _covers(_lang_map(branch["question"], f"{what}.question", MAX_QUESTION_TEXT), langs, f"{what}.question")
+        choices = branch["choices"]
+        if type(choices) is not list or not 1 <= len(choices) <= 8:
+            raise _bad(f"{what}.choices must be a list of 1..8 choices")
+        ids = set()
+        for j, choice in enumerate(choices):
+            _keys(choice, frozenset({"id", "text"}), frozenset(), f"{what}.choices[{j}]")
+            if type(choice["id"]) is not str or not _ID.match(choice["id"]) or choice["id"] in ids:
+                raise _bad(f"{what}.choices[{j}].id must be a distinct identifier")
+            ids.add(choice["id"])
+            _covers(_lang_map(choice["text"], f"{what}.choices[{j}].text", MAX_UI_TEXT), langs, f"{what}.choices")
+
+
+def _covers(texts: dict[str, str], langs: list[str], what: str) -> None:
+    missing = [lang for lang in langs if lang not in texts]
+    if missing:
+        raise _bad(f"{what} lacks languages {missing}")
+
+
+def _strings(strings: Any) -> None:
+    """Interface texts per language; only known keys, each 1..MAX_UI_TEXT characters."""
+    if type(strings) is not dict or len(strings) > MAX_LANGUAGES:
+        raise _bad("strings must map at most 16 language tags to interface texts")
+    for lang, texts in strings.items():
+        if type(lang) is not str or not _LANG.match(lang):
+            raise _bad(f"strings has a bad language tag {lang!r}")
+        _keys(texts, frozenset(), UI_STRING_KEYS, f"strings.{lang}")
+        for key, text in texts.items():
+            if type(text) is not str or not text.strip() or len(text) > MAX_UI_TEXT or not _is_utf8(text):
+                raise _bad(f"strings.{lang}.{key} must be 1..{MAX_UI_TEXT} characters of text")
 
 
 def setting(doc: dict[str, Any], key: str) -> Any:

@@ -31,3 +31,7 @@ MAX_INT = 2**53 - 1
 MAX_ACK_RANGES = MAX_BATCH_VOTES
 #: Most flags on one vote.
 MAX_FLAGS = 8
+#: Longest interface text (a configured UI string or a follow-up choice).
+MAX_UI_TEXT = 120
+#: Longest open-feedback web address.
+MAX_URL = 300

@@ -32,6 +32,30 @@ def config_doc() -> dict[str, Any]:
         },
         "misuse_interval_s": 2.5,
         "thanks_s": 5,
+        "hours": {
+            "tz": "Europe/Helsinki",
+            "weekly": {"mon": [["08:00", "11:30"], ["12:00", "16:00"]], "fri": [["08:00", "24:00"]], "sun": []},
+            "closed_dates": ["2026-12-24"],
+        },
+        "followup": {
+            "timeout_s": 20,
+            "branches": [
+                {
+                    "answers": [9, 10],
+                    "question": {"fi": "Mikä oli hyvää?", "sv": "Vad var bra?", "en": "What was good?"},
+                    "choices": [{"id": "staff", "text": {"fi": "Henkilökunta", "sv": "Personalen", "en": "Staff"}}],
+                },
+                {
+                    "answers": [0, 1, 2, 3, 4, 5, 6, 7, 8],
+                    "question": {"fi": "Mitä parantaisimme?", "sv": "Vad kan vi förbättra?", "en": "What to improve?"},
+                    "choices": [{"id": "waiting", "text": {"fi": "Odotus", "sv": "Väntan", "en": "Waiting"}}],
+                },
+            ],
+        },
+        "role_question": True,
+        "strings": {"se": {"language_name": "Davvisámegiella", "thanks": "Giitu!"}},
+        "feedback_url": "https://palaute.example.fi/hus-meilahti-er",
+        "display": {"brightness": 80, "sleep_after_s": 600},
     }
 
 
@@ -106,6 +130,71 @@ INVALID: list[tuple[str, Any, str]] = [
     ("misuse_interval_nan", change(lambda d: d.__setitem__("misuse_interval_s", float("nan"))), "misuse_interval_s"),
     ("thanks_zero", change(lambda d: d.__setitem__("thanks_s", 0)), "thanks_s must be a number in 1..120"),
     ("thanks_string", change(lambda d: d.__setitem__("thanks_s", "5")), "thanks_s must be"),
+    ("hours_no_tz", change(lambda d: d["hours"].pop("tz")), "hours lacks ['tz']"),
+    ("hours_bad_tz", change(lambda d: d["hours"].__setitem__("tz", "../etc/passwd")), "IANA time zone"),
+    ("hours_bad_day", change(lambda d: d["hours"]["weekly"].__setitem__("monday", [])), "unknown keys ['monday']"),
+    (
+        "hours_close_before_open",
+        change(lambda d: d["hours"]["weekly"].__setitem__("tue", [["12:00", "08:00"]])),
+        "in order",
+    ),
+    (
+        "hours_overlap",
+        change(lambda d: d["hours"]["weekly"].__setitem__("tue", [["08:00", "12:00"], ["11:00", "13:00"]])),
+        "in order",
+    ),
+    ("hours_bad_time", change(lambda d: d["hours"]["weekly"].__setitem__("tue", [["8:00", "12:00"]])), "HH:MM"),
+    ("hours_25h", change(lambda d: d["hours"]["weekly"].__setitem__("tue", [["08:00", "25:00"]])), "HH:MM"),
+    ("hours_bad_date", change(lambda d: d["hours"].__setitem__("closed_dates", ["24.12.2026"])), "YYYY-MM-DD"),
+    (
+        "followup_answer_off_scale",
+        change(lambda d: d["followup"]["branches"][0].__setitem__("answers", [11])),
+        "distinct answers of the scale",
+    ),
+    (
+        "followup_overlap",
+        change(lambda d: d["followup"]["branches"][1]["answers"].append(9)),
+        "overlaps an earlier branch",
+    ),
+    (
+        "followup_lacks_language",
+        change(lambda d: d["followup"]["branches"][0]["question"].pop("sv")),
+        "lacks languages ['sv']",
+    ),
+    ("followup_no_choices", change(lambda d: d["followup"]["branches"][0].__setitem__("choices", [])), "1..8 choices"),
+    (
+        "followup_repeated_choice",
+        change(lambda d: d["followup"]["branches"][0]["choices"].append(d["followup"]["branches"][0]["choices"][0])),
+        "distinct identifier",
+    ),
+    (
+        "followup_timeout",
+        change(lambda d: d["followup"].__setitem__("timeout_s", 1)),
+        "timeout_s must be a number in 3..300",
+    ),
+    (
+        "role_question_not_bool",
+        change(lambda d: d.__setitem__("role_question", "yes")),
+        "role_question must be true or false",
+    ),
+    (
+        "strings_unknown_key",
+        change(lambda d: d["strings"]["se"].__setitem__("welcome", "x")),
+        "unknown keys ['welcome']",
+    ),
+    ("strings_blank", change(lambda d: d["strings"]["se"].__setitem__("thanks", " ")), "strings.se.thanks must be"),
+    ("strings_bad_tag", change(lambda d: d["strings"].__setitem__("Sami", {})), "bad language tag 'Sami'"),
+    (
+        "feedback_url_not_http",
+        change(lambda d: d.__setitem__("feedback_url", "javascript:alert(1)")),
+        "http(s) address",
+    ),
+    (
+        "display_brightness",
+        change(lambda d: d["display"].__setitem__("brightness", 101)),
+        "brightness must be a number in 0..100",
+    ),
+    ("display_unknown", change(lambda d: d["display"].__setitem__("contrast", 1)), "unknown keys ['contrast']"),
 ]
 
 
