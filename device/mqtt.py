@@ -32,7 +32,10 @@ from .errors import DeviceError, MqttError
 log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+#: paho doubles its retry delay up to this. A broker that returns must see the terminal within
+#: about this long (the backlog target is "drained within 5 s of the broker's return"), and a
+#: connection attempt to a broker that is down costs it nothing, so the cap stays short.
+RECONNECT_MAX_S = 2
 KEEPALIVE_S = 30
 
 

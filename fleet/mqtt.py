@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 DEFAULT_CLIENT_ID = "hymy-fleet-ingest"
 KEEPALIVE_S = 30
 RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+#: paho doubles its retry delay up to this. A broker that returns must see the ingest within
+#: about this long (the backlog target is "drained within 5 s of the broker's return"), and a
+#: connection attempt to a broker that is down costs it nothing, so the cap stays short.
+RECONNECT_MAX_S = 2
 #: Acks in flight at once; paho's default of 20 would throttle acks to the broker's round trip.
 MAX_INFLIGHT = 1000
 #: MQTT 5 only: how long the broker keeps our session while we are away.
