@@ -1,0 +1,145 @@
+"""The interface texts a terminal ships for fi, sv and en, merged with a configuration's ``strings`` (SPEC 10.1).
+
+A configuration may override any shipped text, and must supply every key for a language the
+terminal does not ship (a Sámi language, say): ``missing_strings`` names what is lacking and
+``check_config`` turns that into the rejection reason the fleet sees, so a language is added
+without a software change and never half-shown.
+
+Texts are data. Those written by the project and not yet checked by a native speaker are listed
+in ``AWAITING_REVIEW``, as the default configuration lists its Swedish question under ``review``;
+replacing one is a data change here. Faces are named worst first: a five-face scale uses
+``face_0`` .. ``face_4``; a four-face scale (no middle face) uses ``face_0``, ``face_1``,
+``face_3`` and ``face_4``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import protocol
+from protocol.configdoc import UI_STRING_KEYS
+
+from .hours import HoursError, check_hours
+
+SHIPPED: Mapping[str, Mapping[str, str]] = {
+    "fi": {
+        "language_name": "Suomi",
+        "thanks": "Kiitos!",
+        "closed": "Olemme nyt suljettu. Voit antaa palautetta aukioloaikoina.",
+        "opening_hours": "Aukioloajat",
+        "not_placed": "Tätä päätettä ei ole vielä otettu käyttöön. Henkilökunta voi ottaa sen käyttöön QR-koodilla "
+        "tai laitetunnuksella.",
+        "unavailable": "Palautepääte on hetken poissa käytöstä.",
+        "skip": "Ohita",
+        "role_question": "Kuka vastaa?",
+        "role_client": "Asiakas",
+        "role_relative": "Omainen tai läheinen",
+        "role_other": "Joku muu",
+        "feedback_qr": "Kerro lisää: lue QR-koodi puhelimellasi",
+        "nps_low": "En lainkaan todennäköisesti",
+        "nps_high": "Erittäin todennäköisesti",
+        "face_0": "Erittäin tyytymätön",
+        "face_1": "Tyytymätön",
+        "face_2": "Ei tyytyväinen eikä tyytymätön",
+        "face_3": "Tyytyväinen",
+        "face_4": "Erittäin tyytyväinen",
+    },
+    "sv": {
+        "language_name": "Svenska",
+        "thanks": "Tack!",
+        "closed": "Vi har stängt nu. Du kan ge respons under öppettiderna.",
+        "opening_hours": "Öppettider",
+        "not_placed": "Den här terminalen har inte tagits i bruk ännu. Personalen kan ta den i bruk med QR-koden "
+        "eller enhetens id.",
+        "unavailable": "Responsterminalen är tillfälligt ur bruk.",
+        "skip": "Hoppa över",
+        "role_question": "Vem svarar?",
+        "role_client": "Klient",
+        "role_relative": "Anhörig eller närstående",
+        "role_other": "Någon annan",
+        "feedback_qr": "Berätta mer: skanna QR-koden med din telefon",
+        "nps_low": "Inte alls sannolikt",
+        "nps_high": "Mycket sannolikt",
+        "face_0": "Mycket missnöjd",
+        "face_1": "Missnöjd",
+        "face_2": "Varken nöjd eller missnöjd",
+        "face_3": "Nöjd",
+        "face_4": "Mycket nöjd",
+    },
+    "en": {
+        "language_name": "English",
+        "thanks": "Thank you!",
+        "closed": "We are closed now. You can give feedback during opening hours.",
+        "opening_hours": "Opening hours",
+        "not_placed": "This terminal has not been placed yet. Staff can set it up with the QR code or the device id.",
+        "unavailable": "This feedback terminal is out of use for a moment.",
+        "skip": "Skip",
+        "role_question": "Who is answering?",
+        "role_client": "Client",
+        "role_relative": "Family member or close person",
+        "role_other": "Someone else",
+        "feedback_qr": "Tell us more: scan the QR code with your phone",
+        "nps_low": "Not at all likely",
+        "nps_high": "Extremely likely",
+        "face_0": "Very dissatisfied",
+        "face_1": "Dissatisfied",
+        "face_2": "Neither satisfied nor dissatisfied",
+        "face_3": "Satisfied",
+        "face_4": "Very satisfied",
+    },
+}
+
+#: Shipped texts the project wrote that await a native speaker's review (all but the certain ones).
+AWAITING_REVIEW: Mapping[str, frozenset[str]] = {
+    "fi": UI_STRING_KEYS - {"language_name", "thanks"},
+    "sv": UI_STRING_KEYS - {"language_name", "thanks"},
+}
+
+#: Where a key is missing from a language (only a configuration that skipped ``check_config`` can
+#: cause that), the screen falls back to this language rather than showing nothing.
+FALLBACK_LANGUAGE = "en"
+
+
+def _overrides(doc: Mapping[str, Any] | None, lang: str) -> Mapping[str, str]:
+    if doc is None:
+        return {}
+    strings: Mapping[str, Mapping[str, str]] = doc.get("strings") or {}
+    return strings.get(lang, {})
+
+
+def texts_for(lang: str, doc: Mapping[str, Any] | None) -> dict[str, str]:
+    """Every interface text for ``lang``: the configuration's ``strings`` over the shipped ones.
+
+    ``doc`` None (an unplaced terminal) gives the shipped texts. Never raises for a gap: a key no
+    source has falls back to the shipped English text, so the screen always has words.
+    """
+    texts = dict(SHIPPED[FALLBACK_LANGUAGE])
+    texts.update(SHIPPED.get(lang, {}))
+    texts.update(_overrides(doc, lang))
+    return texts
+
+
+def missing_strings(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per offered language the texts neither shipped nor configured; empty when the terminal can show them all."""
+    missing: dict[str, list[str]] = {}
+    for lang in doc["languages"]:
+        have = SHIPPED.get(lang, {}).keys() | _overrides(doc, lang).keys()
+        lacking = sorted(UI_STRING_KEYS - have)
+        if lacking:
+            missing[lang] = lacking
+    return missing
+
+
+def check_config(version: int, doc: dict[str, Any]) -> str | None:
+    """Why this terminal cannot run the configuration (protocol shape, time zone, texts), or None if it can."""
+    try:
+        protocol.validate_config_doc(doc)
+        check_hours(protocol.setting(doc, "hours"))
+    except (protocol.ProtocolError, HoursError) as exc:
+        return str(exc)
+    missing = missing_strings(doc)
+    if missing:
+        named = "; ".join(f"{lang}: {', '.join(keys)}" for lang, keys in missing.items())
+        return f"strings lack interface texts for languages this terminal does not ship ({named})"
+    return None
