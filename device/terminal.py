@@ -8,12 +8,18 @@ New configurations arrive on the sync thread: ``check_config`` may refuse one (t
 "rejected" at once); once the agent has persisted it, ``offer_config`` queues it, and it takes
 effect only when the UI calls ``apply_pending()`` between interactions, so an answer is always
 recorded against the question the person actually saw.
+
+A press is flagged ``misuse`` when it comes sooner than the configuration's interval after the
+previous one (by the monotonic clock), and ``after_hours`` when the configuration's opening hours
+say closed at the clock's wall time. Flags never refuse a press (SPEC 6.1).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import protocol
@@ -21,7 +27,11 @@ from protocol import Vote
 
 from .clock import Clock
 from .errors import NotConfiguredError
+from .hours import HoursError, is_open
 from .store import VoteStore
+from .strings import check_config
+
+log = logging.getLogger(__name__)
 
 
 class Waker(Protocol):
@@ -70,11 +80,7 @@ class Terminal:
 
     def check_config(self, version: int, doc: dict[str, Any]) -> str | None:
         """Say why this terminal cannot run a configuration, or None if it can (no side effects)."""
-        try:
-            protocol.validate_config_doc(doc)
-        except protocol.ProtocolError as exc:
-            return str(exc)
-        return None
+        return check_config(version, doc)
 
     def offer_config(self, version: int, doc: dict[str, Any]) -> None:
         """Take a checked and persisted configuration; it applies at the next pause between interactions."""
@@ -114,6 +120,8 @@ class Terminal:
                 and mono - self._last_press[1] < interval_ms
             ):
                 flagset.add("misuse")
+            if self._after_hours(doc):
+                flagset.add("after_hours")
             question = doc["question"]
             vote = self.store.record(
                 question["id"],
@@ -130,3 +138,15 @@ class Terminal:
         if self.agent is not None:
             self.agent.wake()
         return vote
+
+    def _after_hours(self, doc: dict[str, Any]) -> bool:
+        """Whether the hours say closed at the clock's wall time; a press is never refused for it."""
+        hours = protocol.setting(doc, "hours")
+        if hours is None:
+            return False
+        when = datetime.fromtimestamp(self.clock.wall_ms() / 1000, tz=UTC)
+        try:
+            return not is_open(hours, when)
+        except HoursError:  # only a configuration that skipped check_config gets here; record the press anyway
+            log.warning("cannot tell opening hours (unknown time zone %r); press not flagged", hours.get("tz"))
+            return False

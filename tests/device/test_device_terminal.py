@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,72 @@ def test_offered_config_waits_until_applied_between_interactions(
 def test_invalid_config_is_refused_with_reason(placed_terminal: Terminal, config_doc: dict) -> None:
     reason = placed_terminal.check_config(4, {**config_doc, "default_language": "en"})
     assert reason is not None and "default_language" in reason
+
+
+# Mon 2024-03-25 in Helsinki (UTC+2): open 08:00-16:00; Sunday 31 March the clocks jump 03:00 -> 04:00.
+WEEKDAY_HOURS = {"tz": "Europe/Helsinki", "weekly": {"mon": [["08:00", "16:00"]], "sun": [["04:00", "24:00"]]}}
+
+
+def _wall(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("wall", "flagged"),
+    [
+        ("2024-03-25T07:59:59+02:00", True),
+        ("2024-03-25T08:00:00+02:00", False),
+        ("2024-03-25T16:00:00+02:00", True),
+        ("2024-03-26T10:00:00+02:00", True),  # Tuesday has no hours
+        ("2024-03-31T01:00:00+00:00", False),  # 04:00 in Helsinki, just after the spring jump
+        ("2024-03-31T00:59:59+00:00", True),  # 02:59:59 before it
+    ],
+)
+def test_after_hours_flag_follows_the_hours_at_the_clocks_wall_time(
+    vote_store: VoteStore,
+    fake_clock: FakeClock,
+    config_doc_with: Callable[..., dict[str, Any]],
+    wall: str,
+    flagged: bool,
+) -> None:
+    vote_store.save_config(1, config_doc_with(hours=WEEKDAY_HOURS))
+    fake_clock.set_wall(_wall(wall))
+    vote = Terminal(vote_store, None, fake_clock).press(2)
+    assert ("after_hours" in vote.flags) is flagged
+    assert vote_store.pending() == [vote]  # stored and kept either way
+
+
+def test_no_hours_never_flags_after_hours(placed_terminal: Terminal, fake_clock: FakeClock) -> None:
+    fake_clock.set_wall(_wall("2024-03-30T03:00:00+02:00"))
+    assert placed_terminal.press(1).flags == frozenset()
+
+
+def test_after_hours_and_misuse_flags_combine(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    vote_store.save_config(1, config_doc_with(hours=WEEKDAY_HOURS))
+    fake_clock.set_wall(_wall("2024-03-26T10:00:00+02:00"))
+    terminal = Terminal(vote_store, None, fake_clock)
+    terminal.press(1)
+    fake_clock.advance(500)
+    assert terminal.press(1).flags == frozenset({"misuse", "after_hours"})
+
+
+def test_unknown_zone_in_a_stored_config_still_records_the_press(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    vote_store.save_config(1, config_doc_with(hours=dict(WEEKDAY_HOURS, tz="Europe/Atlantis")))
+    vote = Terminal(vote_store, None, fake_clock).press(1)
+    assert vote.flags == frozenset()
+    assert vote_store.depth() == 1
+
+
+def test_check_config_refuses_an_unknown_zone_and_unshipped_language_without_texts(
+    placed_terminal: Terminal, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    reason = placed_terminal.check_config(4, config_doc_with(hours=dict(WEEKDAY_HOURS, tz="Europe/Atlantis")))
+    assert reason is not None and "Europe/Atlantis" in reason
+    doc = config_doc_with(languages=["fi", "se"])
+    doc["question"]["text"]["se"] = "Movt mii lihkostuvaimet?"
+    reason = placed_terminal.check_config(5, doc)
+    assert reason is not None and "se: " in reason and "thanks" in reason
