@@ -1,0 +1,369 @@
+"""`hymy bench`: Hymy's speed figures, each printed beside its ceiling measured in the same run.
+
+Machines are shared and noisy, so nothing here asserts a time; every figure stands next to
+what the bare libraries achieve on the same machine at the same moment, and the ratio is
+what to read. Results are printed and written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from device.clock import SystemClock
+from device.store import VoteStore
+from device.sync import SyncAgent
+from device.terminal import Terminal
+from fleet.content import default_config_doc
+from fleet.store import open_store
+from protocol import FleetState, decode_payload
+from protocol.topics import FLEET_STATE
+
+from .brokers import MosquittoBroker
+from .ceiling import bare_commit, bare_commit_latencies, open_bare_db, run_bare_ingest
+from .load import make_batches, publish_load
+
+#: Targets from the core issue, as ratios to the ceiling (or seconds).
+INGEST_TARGET = 0.5
+INGEST_AIM = 0.8
+PRESS_P99_TARGET = 2.0
+DRAIN_TARGET_S = 5.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[k]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.01) -> None:
+    """Poll ``predicate`` until it holds, or raise with ``what``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+def wait_fleet_online(host: str, port: int, timeout: float = 30.0) -> None:
+    """Block until the fleet's retained state on the broker says online."""
+    online = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            state = decode_payload(msg.payload)
+        except ValueError:
+            return
+        if isinstance(state, FleetState) and state.online:
+            online.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_a: c.subscribe(FLEET_STATE, qos=1)
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        if not online.wait(timeout):
+            raise RuntimeError("the fleet ingest did not come online")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@contextmanager
+def fleet_ingest(host: str, port: int, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the real fleet ingest (`python -m fleet`) in its own process, as in production."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fleet", "--db", str(db), "--broker", f"{host}:{port}", "ingest"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_fleet_online(host, port)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def bare_ingest(host: str, port: int, db: Path) -> Iterator[None]:
+    """Run the bare paho-to-SQLite subscriber in its own process."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=run_bare_ingest, args=(host, port, str(db), "FULL", ready, stop), daemon=True)
+    proc.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the bare subscriber did not start")
+        yield
+    finally:
+        stop.set()
+        proc.join(20)
+        if proc.is_alive():
+            proc.kill()
+
+
+def bench_ingest(workdir: Path, rounds: int, terminals: int, votes_each: int, per_batch: int) -> dict[str, Any]:
+    """Ingest votes/s end to end through Mosquitto: ours beside the bare subscriber, alternating."""
+    total = terminals * votes_each
+    batches = make_batches(terminals, votes_each, per_batch, int(time.time() * 1000) - 86_400_000)
+    ours: list[float] = []
+    bare: list[float] = []
+    with MosquittoBroker() as broker:
+        for r in range(rounds):
+            db = workdir / f"bare-{per_batch}-{r}.db"
+            with bare_ingest(broker.host, broker.port, db):
+                bare.append(publish_load(broker.host, broker.port, batches, total).votes_per_s)
+            conn = open_bare_db(db)
+            stored = conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+            conn.close()
+            if stored != total:
+                raise RuntimeError(f"bare subscriber stored {stored} of {total}")
+            db = workdir / f"fleet-{per_batch}-{r}.db"
+            with fleet_ingest(broker.host, broker.port, db, workdir / "fleet.log"):
+                ours.append(publish_load(broker.host, broker.port, batches, total).votes_per_s)
+            store = open_store(str(db))
+            stored = store.vote_count()
+            store.close()
+            if stored != total:
+                raise RuntimeError(f"fleet ingest stored {stored} of {total}")
+    best_ours, best_bare = max(ours), max(bare)
+    return {
+        "votes_per_message": per_batch,
+        "votes": total,
+        "terminals": terminals,
+        "rounds": rounds,
+        "ours_votes_per_s": [round(v) for v in ours],
+        "bare_votes_per_s": [round(v) for v in bare],
+        "ratio_best": round(best_ours / best_bare, 3),
+        "ratio_median": round(statistics.median(ours) / statistics.median(bare), 3),
+    }
+
+
+def _press_latencies(store: VoteStore, n: int) -> list[int]:
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        store.record("thl-nps", "nps11", i % 11, "fi", unit="unit-a", cfg=1)
+        out.append(time.perf_counter_ns() - t0)
+    return out
+
+
+def _latency_row(ns: list[int]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(ns, 50) / 1e6, 3),
+        "p99_ms": round(percentile(ns, 99) / 1e6, 3),
+        "n": len(ns),
+    }
+
+
+def bench_press(workdir: Path, n: int, chunks: int = 4) -> dict[str, Any]:
+    """Press-to-stored latency of the terminal's store beside a bare single-row commit, interleaved."""
+    clock = SystemClock()
+    store = VoteStore(workdir / "press.db", "bench-press", clock)
+    ours: list[int] = []
+    bare: list[int] = []
+    try:
+        for c in range(chunks):
+            bare += bare_commit_latencies(workdir / f"bare-press-{c}.db", n // chunks)
+            ours += _press_latencies(store, n // chunks)
+    finally:
+        store.close()
+    row = {"ours": _latency_row(ours), "bare": _latency_row(bare)}
+    row["p99_ratio"] = round(row["ours"]["p99_ms"] / row["bare"]["p99_ms"], 3)
+    row["p50_ratio"] = round(row["ours"]["p50_ms"] / row["bare"]["p50_ms"], 3)
+    return row
+
+
+def _terminal(workdir: Path, name: str, host: str, port: int) -> tuple[VoteStore, SyncAgent, Terminal]:
+    clock = SystemClock()
+    store = VoteStore(workdir / f"{name}.db", name, clock)
+    agent = SyncAgent(store, name, host, port, clock, fleet_grace_s=0.5, heartbeat_s=60)
+    doc = {**default_config_doc("unit-a"), "misuse_interval_s": 0}
+    return store, agent, Terminal(store, agent, clock, config=(1, doc))
+
+
+def bench_press_while_syncing(workdir: Path, n: int, rate: float) -> dict[str, Any]:
+    """Press-to-stored latency while the sync agent sends and marks the same store delivered.
+
+    Each press is followed by a bare single-row commit to another file in the same loop, so
+    both see the same load from the agent, the broker and the ingest running beside them.
+    """
+    bare_conn = open_bare_db(workdir / "bare-live.db", "FULL")
+    with (
+        MosquittoBroker() as broker,
+        fleet_ingest(broker.host, broker.port, workdir / "sync-fleet.db", workdir / "fleet.log"),
+    ):
+        store, agent, terminal = _terminal(workdir, "bench-live", broker.host, broker.port)
+        agent.start()
+        wait_until(lambda: agent.connected, 10, "the terminal to connect")
+        lat: list[int] = []
+        bare: list[int] = []
+        period = 1 / rate
+        next_at = time.perf_counter()
+        try:
+            for i in range(n):
+                t0 = time.perf_counter_ns()
+                terminal.press(i % 11)
+                lat.append(time.perf_counter_ns() - t0)
+                bare.append(bare_commit(bare_conn, i + 1))
+                next_at += period
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+            wait_until(lambda: store.depth() == 0, 30, "the live votes to be acknowledged")
+        finally:
+            agent.stop()
+            store.close()
+            bare_conn.close()
+    row = {"ours": _latency_row(lat), "bare": _latency_row(bare), "rate_per_s": rate}
+    row["p99_ratio"] = round(row["ours"]["p99_ms"] / row["bare"]["p99_ms"], 3)
+    return row
+
+
+def bench_drain(workdir: Path, votes: int) -> dict[str, Any]:
+    """Time from the broker's return to an empty queue, for ``votes`` pressed during the outage."""
+    with (
+        MosquittoBroker() as broker,
+        fleet_ingest(broker.host, broker.port, workdir / "drain-fleet.db", workdir / "fleet.log"),
+    ):
+        store, agent, terminal = _terminal(workdir, "bench-drain", broker.host, broker.port)
+        agent.start()
+        try:
+            wait_until(lambda: agent.connected, 10, "the terminal to connect")
+            broker.stop()
+            wait_until(lambda: not agent.connected, 10, "the terminal to notice the outage")
+            t_outage = time.monotonic()
+            for i in range(votes):
+                terminal.press(i % 11)
+            outage_s = time.monotonic() - t_outage
+            queued = store.depth()
+            t0 = time.perf_counter()
+            broker.start()
+            wait_until(lambda: agent.connected, 30, "the terminal to reconnect")
+            reconnect_s = time.perf_counter() - t0
+            wait_until(lambda: store.depth() == 0, 120, "the backlog to drain")
+            drain_s = time.perf_counter() - t0
+        finally:
+            agent.stop()
+            store.close()
+    fleet = open_store(str(workdir / "drain-fleet.db"))
+    stored = fleet.vote_count("bench-drain")
+    historical = sum("historical" in v.flags for v in fleet.stored_votes("bench-drain"))
+    fleet.close()
+    if stored != votes:
+        raise RuntimeError(f"fleet holds {stored} of {votes} drained votes")
+    return {
+        "votes": votes,
+        "queued": queued,
+        "outage_s": round(outage_s, 2),
+        "reconnect_s": round(reconnect_s, 3),
+        "drain_s": round(drain_s, 3),
+        "votes_per_s_after_reconnect": round(votes / max(drain_s - reconnect_s, 1e-9)),
+        "stored_on_fleet": stored,
+        "flagged_historical": historical,
+    }
+
+
+def _verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def report(results: dict[str, Any]) -> str:
+    """Human-readable lines for the figures in ``results``."""
+    lines = []
+    for key in ("ingest_100", "ingest_1"):
+        r = results.get(key)
+        if r:
+            lines.append(
+                f"ingest, {r['votes_per_message']} vote(s)/message, {r['votes']} votes from {r['terminals']} terminals:"
+                f" ours {r['ours_votes_per_s']} votes/s vs bare {r['bare_votes_per_s']} votes/s"
+                f" -> {r['ratio_best']:.0%} of ceiling (best), {r['ratio_median']:.0%} (median);"
+                f" target 50%, aim 80%: {_verdict(r['ratio_best'] >= INGEST_TARGET)}"
+            )
+    for key, label in (("press", "press-to-stored, store alone"), ("press_live", "press-to-stored, while syncing")):
+        r = results.get(key)
+        if r:
+            lines.append(
+                f"{label}: ours p50 {r['ours']['p50_ms']} ms, p99 {r['ours']['p99_ms']} ms vs bare commit"
+                f" p50 {r['bare']['p50_ms']} ms, p99 {r['bare']['p99_ms']} ms -> p99 {r['p99_ratio']}x;"
+                f" target at most 2x: {_verdict(r['p99_ratio'] <= PRESS_P99_TARGET)}"
+            )
+    r = results.get("drain")
+    if r:
+        lines.append(
+            f"backlog drain: {r['votes']} votes pressed during a {r['outage_s']} s outage reached the fleet"
+            f" {r['drain_s']} s after the broker returned (reconnect {r['reconnect_s']} s);"
+            f" target under 5 s: {_verdict(r['drain_s'] < DRAIN_TARGET_S)}"
+        )
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of `hymy bench`."""
+    p = argparse.ArgumentParser(prog="hymy bench", description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", choices=("ingest", "press", "drain"), help="run only these parts")
+    p.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and bare per ingest load")
+    p.add_argument("--json", type=Path, default=Path("bench-results/bench.json"), help="where to write the figures")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks, print the figures and write them as JSON."""
+    args = build_parser().parse_args(argv)
+    parts = set(args.only or ("ingest", "press", "drain"))
+    quick = args.quick
+    results: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "quick": quick},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    with tempfile.TemporaryDirectory(prefix="hymy-bench-") as tmp:
+        workdir = Path(tmp)
+        steps: list[tuple[str, str, Callable[[], dict[str, Any]]]] = []
+        if "ingest" in parts:
+            steps.append(("ingest", "ingest_100", lambda: bench_ingest(
+                workdir, args.rounds, 20 if quick else 50, 500 if quick else 2000, 100)))  # fmt: skip
+            steps.append(("ingest", "ingest_1", lambda: bench_ingest(
+                workdir, args.rounds, 5, 200 if quick else 1000, 1)))  # fmt: skip
+        if "press" in parts:
+            steps.append(("press", "press", lambda: bench_press(workdir, 400 if quick else 4000)))
+            steps.append(
+                ("press", "press_live", lambda: bench_press_while_syncing(workdir, 200 if quick else 2000, 100))
+            )
+        if "drain" in parts:
+            steps.append(("drain", "drain", lambda: bench_drain(workdir, 1000 if quick else 10_000)))
+        for _, key, step in steps:
+            print(f"running {key} ...", file=sys.stderr, flush=True)
+            results[key] = step()
+            print(report({key: results[key]}), flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nfigures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""`hymy bench` runs end to end and writes every figure it promises (never a timing assertion)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sim.bench import main, percentile
+
+
+def test_percentile_takes_the_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([7], 99) == 7
+
+
+def test_quick_bench_measures_every_figure_beside_its_ceiling(tmp_path: Path, capsys: object) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--rounds", "1", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    for key in ("ingest_100", "ingest_1"):
+        assert results[key]["ours_votes_per_s"][0] > 0
+        assert results[key]["bare_votes_per_s"][0] > 0
+        assert results[key]["ratio_best"] > 0
+    for key in ("press", "press_live"):
+        assert results[key]["ours"]["p99_ms"] >= results[key]["ours"]["p50_ms"] > 0
+        assert results[key]["bare"]["p99_ms"] > 0
+    drain = results["drain"]
+    assert drain["queued"] == drain["votes"] == drain["stored_on_fleet"]
+    assert drain["drain_s"] >= drain["reconnect_s"] > 0
