@@ -137,7 +137,7 @@ def bench_ingest(workdir: Path, rounds: int, terminals: int, votes_each: int, pe
         for r in range(rounds):
             db = workdir / f"bare-{per_batch}-{r}.db"
             with bare_ingest(broker.host, broker.port, db):
-                bare.append(publish_load(broker.host, broker.port, batches, total).votes_per_s)
+                bare.append(publish_load(broker.host, broker.port, batches, total, timeout=120).votes_per_s)
             conn = open_bare_db(db)
             stored = conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
             conn.close()
@@ -145,7 +145,7 @@ def bench_ingest(workdir: Path, rounds: int, terminals: int, votes_each: int, pe
                 raise RuntimeError(f"bare subscriber stored {stored} of {total}")
             db = workdir / f"fleet-{per_batch}-{r}.db"
             with fleet_ingest(broker.host, broker.port, db, workdir / "fleet.log"):
-                ours.append(publish_load(broker.host, broker.port, batches, total).votes_per_s)
+                ours.append(publish_load(broker.host, broker.port, batches, total, timeout=120).votes_per_s)
             store = open_store(str(db))
             stored = store.vote_count()
             store.close()

@@ -84,12 +84,17 @@ def run_bare_ingest(host: str, port: int, db_path: str, synchronous: str, ready:
 
     def on_connect(client: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         client.subscribe("hymy/v1/+/votes", qos=1)
+
+    def on_subscribe(_c: mqtt.Client, _u: object, _mid: int, _reasons: object, _p: object) -> None:
+        # Ready only once the broker has the subscription: a batch published before it would be
+        # dropped, and the load (which never resends) would wait for its ack for ever.
         ready.set()
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hymy-bare-ingest", clean_session=True)
     client.max_inflight_messages_set(1000)
     client.on_message = on_message
     client.on_connect = on_connect
+    client.on_subscribe = on_subscribe
     client.connect(host, port)
     client.loop_start()
     stop.wait()
