@@ -56,6 +56,8 @@ def weekly_lines(hours: dict[str, Any], lang: str, fallbacks: Sequence[str] = ()
 
 
 def moment(when: datetime, lang: str, fallbacks: Sequence[str] = ()) -> str:
-    """A local moment as weekday, date and time: "ti 14.3. 8.00" ("Tue 14.3. 08:00" in English)."""
+    """A local moment as weekday, date and time: "ti 14.3. 8.00" ("Tue 14 Mar 08:00" in English)."""
     name = day_names(lang, fallbacks)[when.weekday()]
+    if name in DAY_NAMES["en"]:
+        return f"{name} {when.day} {when.strftime('%b')} {clock_time(when.strftime('%H:%M'), 'en')}"
     return f"{name} {when.day}.{when.month}. {clock_time(when.strftime('%H:%M'), lang)}"

@@ -120,7 +120,7 @@ def _choices(canvas: Canvas, view: ChoiceView) -> None:
     canvas.button(skip, view.skip, ("skip",), canvas.px(0.045), max_lines=2)
 
 
-def _qr_card(canvas: Canvas, rect: pygame.Rect, data: str, caption: str) -> None:
+def _qr_card(canvas: Canvas, rect: pygame.Rect, data: str, caption: str, bold: bool = False) -> None:
     """A white card with a QR code and, under it, its caption."""
     canvas.panel(rect, theme.SURFACE, theme.BORDER, max(2, canvas.px(0.004)))
     pad = max(6, canvas.px(0.03))
@@ -132,7 +132,8 @@ def _qr_card(canvas: Canvas, rect: pygame.Rect, data: str, caption: str) -> None
         box = pygame.Rect(
             rect.x + pad, rect.y + pad + side, rect.width - 2 * pad, rect.bottom - pad - (rect.y + pad + side)
         )
-        canvas.text(box, caption, canvas.px(0.045), colour=theme.MUTED, max_lines=3)
+        size = canvas.px(0.08 if bold else 0.045)
+        canvas.text(box, caption, size, bold=bold, colour=theme.TEXT if bold else theme.MUTED, max_lines=3)
 
 
 def _split(canvas: Canvas, screen: pygame.Rect, share: float) -> tuple[pygame.Rect, pygame.Rect]:
@@ -173,34 +174,22 @@ def _closed(canvas: Canvas, view: ClosedView) -> None:
     gap = max(8, canvas.px(0.04))
     body = pygame.Rect(screen.x, top + gap, screen.width, screen.bottom - top - gap)
     title_h = int(body.height * 0.3)
-    canvas.text(pygame.Rect(body.x, body.y, body.width, title_h), view.closed, canvas.px(0.09), bold=True, max_lines=3)
-    panel = pygame.Rect(body.x, body.y + title_h + gap, body.width, body.height - title_h - gap)
-    if not m.portrait:
-        panel = panel.inflate(-body.width // 6, 0)
-    canvas.panel(panel, theme.SOFT)
+    canvas.text(pygame.Rect(body.x, body.y, body.width, title_h), view.closed, canvas.px(0.07), bold=True, max_lines=3)
+    lines = [view.hours_title, *view.hours_lines, *([view.next_opening] if view.next_opening else [])]
     pad = max(8, canvas.px(0.03))
-    inner = panel.inflate(-2 * pad, -2 * pad)
-    lines = list(view.hours_lines)
-    rows = 1 + len(lines) + (1 if view.next_opening else 0)
-    row_h = inner.height // max(1, rows)
+    room = pygame.Rect(body.x, body.y + title_h + gap, body.width, body.height - title_h - gap)
+    row_h = min((room.height - 2 * pad) // len(lines), int(canvas.px(0.06) * 1.6))
+    panel = pygame.Rect(0, 0, room.width if m.portrait else room.width * 2 // 3, row_h * len(lines) + 2 * pad)
+    panel.center = room.center
+    canvas.panel(panel, theme.SOFT)
     size = min(canvas.px(0.06), max(m.min_text, int(row_h * 0.7)))
-    y = inner.y
-    canvas.text(pygame.Rect(inner.x, y, inner.width, row_h), view.hours_title, size, bold=True, max_lines=1)
-    y += row_h
-    for line in lines:
-        canvas.text(pygame.Rect(inner.x, y, inner.width, row_h), line, size, max_lines=1)
-        y += row_h
-    if view.next_opening:
-        canvas.text(
-            pygame.Rect(inner.x, y, inner.width, row_h),
-            view.next_opening,
-            size,
-            bold=True,
-            colour=theme.ACCENT,
-            max_lines=1,
-        )
-    # Touching the notice shows the question anyway: feedback after hours is still welcome (flagged).
-    canvas.add_target(pygame.Rect(screen.x, top + gap, screen.width, screen.bottom - top - gap), ("wake",))
+    for i, line in enumerate(lines):
+        rect = pygame.Rect(panel.x + pad, panel.y + pad + i * row_h, panel.width - 2 * pad, row_h)
+        last = view.next_opening is not None and i == len(lines) - 1
+        colour = theme.ACCENT if last else theme.TEXT
+        canvas.text(rect, line, size, bold=i == 0 or last, colour=colour, max_lines=1)
+    # No touch targets besides the languages: the notice says feedback is given in opening hours.
+    # Physical buttons still record presses, which the Terminal flags after_hours.
 
 
 def _notice(canvas: Canvas, view: NoticeView) -> None:
@@ -209,24 +198,22 @@ def _notice(canvas: Canvas, view: NoticeView) -> None:
     screen = canvas.surface.get_rect().inflate(-2 * margin, -2 * margin)
     main = screen
     if view.qr_data:
+        # The id is what staff type or read out, so it is the QR card's caption, large and bold.
         main, side = _split(canvas, screen, 0.4)
-        _qr_card(canvas, _square_card(side, True), view.qr_data, view.device_id)
+        _qr_card(canvas, _square_card(side, True), view.qr_data, view.device_id, bold=True)
     id_h = 0 if view.qr_data else max(m.min_text * 2, canvas.px(0.08))
-    text_area = pygame.Rect(main.x, main.y, main.width, main.height - id_h)
+    area = pygame.Rect(main.x, main.y, main.width, main.height - id_h)
+    # The messages are one block, centred, in one size: the same words in each language.
     n = max(1, len(view.messages))
-    gap = max(6, canvas.px(0.03))
-    each = (text_area.height - (n - 1) * gap) // n
-    size = (
-        min(
-            canvas.fit(pygame.Rect(0, 0, text_area.width, each), t, canvas.px(0.065), False, 4).size
-            for t in view.messages
-        )
-        if view.messages
-        else canvas.px(0.065)
-    )
-    for i, message in enumerate(view.messages):
-        rect = pygame.Rect(text_area.x, text_area.y + i * (each + gap), text_area.width, each)
-        canvas.text(rect, message, size, bold=i == 0, colour=theme.TEXT if i == 0 else theme.MUTED, max_lines=4)
+    gap = max(6, canvas.px(0.04))
+    each = pygame.Rect(0, 0, area.width, (area.height - (n - 1) * gap) // n)
+    size = min((canvas.fit(each, t, canvas.px(0.06), False, 5).size for t in view.messages), default=m.min_text)
+    heights = [canvas.fit(each, t, size, i == 0, 5).height for i, t in enumerate(view.messages)]
+    y = area.y + max(0, (area.height - sum(heights) - gap * (n - 1)) // 2)
+    for i, (message, h) in enumerate(zip(view.messages, heights, strict=True)):
+        rect = pygame.Rect(area.x, y, area.width, h)
+        canvas.text(rect, message, size, bold=i == 0, colour=theme.TEXT if i == 0 else theme.MUTED, max_lines=5)
+        y += h + gap
     if id_h:
         canvas.text(
             pygame.Rect(main.x, main.bottom - id_h, main.width, id_h),
