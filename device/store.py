@@ -63,10 +63,16 @@ def _create_meta(db: Database) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@MIGRATIONS(name="0003_held")
+def _add_held(db: Database) -> None:
+    # A vote still waiting for its follow-up answers (role, reason): committed, but not sent yet.
+    db.execute("ALTER TABLE votes ADD COLUMN held INTEGER")
+
+
 _COLUMNS = "seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason"
 _INSERT = (
-    "INSERT INTO votes (question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO votes (question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason, held)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _NO_FLAGS: frozenset[str] = frozenset()
 
@@ -112,6 +118,9 @@ class VoteStore:
             raise StoreError(f"vote database {self.path} refused WAL/synchronous=FULL (got {mode}, {sync})")
         self._db = Database(conn, execute_plugins=False)
         MIGRATIONS.apply(self._db)
+        # A vote held for its follow-up when the last process ended (power cut, crash) goes as it is.
+        conn.execute("UPDATE votes SET held = NULL WHERE held IS NOT NULL")
+        conn.commit()
 
     def close(self) -> None:
         """Close the database; the store cannot be used afterwards."""
@@ -148,8 +157,12 @@ class VoteStore:
         flags: Iterable[str] = (),
         role: str | None = None,
         reason: str | None = None,
+        held: bool = False,
     ) -> Vote:
-        """Validate and durably commit one press before returning it, so a shown 'thanks' is never a lie."""
+        """Validate and durably commit one press before returning it, so a shown 'thanks' is never a lie.
+
+        ``held`` keeps the committed vote from the fleet until ``release`` adds its follow-up answers.
+        """
         clock = self._clock
         flagset = frozenset(flags)
         # seq=1 stands in until SQLite assigns the real one; validation does not depend on it.
@@ -170,7 +183,7 @@ class VoteStore:
             reason,
         )
         protocol.check_vote(vote)  # a ProtocolError here is a caller mistake, nothing is stored
-        params = (*vote[1:11], ",".join(sorted(flagset)) or None, role, reason)
+        params = (*vote[1:11], ",".join(sorted(flagset)) or None, role, reason, 1 if held else None)
         with self._sql("recording a vote") as conn:
             seq = conn.execute(_INSERT, params).lastrowid
             conn.commit()
@@ -181,10 +194,23 @@ class VoteStore:
         """Undelivered votes with seq > ``after``, oldest first, none skipped, at most ``limit``."""
         with self._sql("reading pending votes") as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM votes WHERE delivered IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT {_COLUMNS} FROM votes"
+                " WHERE delivered IS NULL AND held IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
         return [_row_to_vote(r) for r in rows]
+
+    def release(self, seq: int, role: str | None = None, reason: str | None = None) -> Vote:
+        """Add a held vote's follow-up answers and let it go to the fleet; its identity (seq) never changes."""
+        with self._sql("releasing a held vote") as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM votes WHERE seq = ? AND held IS NOT NULL", (seq,)).fetchone()
+            if row is None:
+                raise StoreError(f"vote {seq} is not held; it may already be on its way to the fleet")
+            vote = _row_to_vote(row)._replace(role=role, reason=reason)
+            protocol.check_vote(vote)  # a bad role or reason is a caller mistake; the vote stays held
+            conn.execute("UPDATE votes SET role = ?, reason = ?, held = NULL WHERE seq = ?", (role, reason, seq))
+            conn.commit()
+        return vote
 
     def oldest_pending(self) -> Vote | None:
         """The oldest undelivered vote, for the heartbeat's backlog age."""

@@ -102,8 +102,14 @@ class Terminal:
         role: str | None = None,
         reason: str | None = None,
         flags: Iterable[str] = (),
+        hold: bool = False,
     ) -> Vote:
-        """Record one press durably, then wake the agent; the UI thanks the person only after this returns."""
+        """Record one press durably, then wake the agent; the UI thanks the person only after this returns.
+
+        ``hold=True`` is for a score the kiosk asks follow-up questions about (role, reason): the
+        vote is committed now, so a power cut cannot lose it, but it is sent only once ``complete``
+        adds the answers, or as it is after a restart. One vote carries score, role and reason.
+        """
         with self._lock:
             if self._config is None:
                 raise NotConfiguredError("this terminal has no configuration yet; it is not placed anywhere")
@@ -133,8 +139,16 @@ class Terminal:
                 flags=flagset,
                 role=role,
                 reason=reason,
+                held=hold,
             )
             self._last_press = (boot, mono)
+        if self.agent is not None and not hold:
+            self.agent.wake()
+        return vote
+
+    def complete(self, seq: int, role: str | None = None, reason: str | None = None) -> Vote:
+        """Add the follow-up answers to a vote pressed with ``hold=True`` and send it; see ``press``."""
+        vote = self.store.release(seq, role, reason)
         if self.agent is not None:
             self.agent.wake()
         return vote
