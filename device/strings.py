@@ -14,11 +14,12 @@ replacing one is a data change here. Faces are named worst first: a five-face sc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import protocol
 from protocol.configdoc import UI_STRING_KEYS
+from protocol.scales import SCALES
 
 from .hours import HoursError, check_hours
 
@@ -143,3 +144,21 @@ def check_config(version: int, doc: dict[str, Any]) -> str | None:
         named = "; ".join(f"{lang}: {', '.join(keys)}" for lang, keys in missing.items())
         return f"strings lack interface texts for languages this terminal does not ship ({named})"
     return None
+
+
+def check_config_for(buttons: int | None) -> Callable[[int, dict[str, Any]], str | None]:
+    """``check_config`` for a terminal with ``buttons`` physical buttons (None: a touch screen, any scale).
+
+    A four-button terminal must refuse an eleven-answer NPS question: its presses would land on
+    answers 0..3 and every one would count as a detractor.
+    """
+
+    def check(version: int, doc: dict[str, Any]) -> str | None:
+        reason = check_config(version, doc)
+        if reason is None and buttons is not None:
+            scale = doc["question"]["scale"]
+            if SCALES[scale].size != buttons:
+                return f"scale {scale} has {SCALES[scale].size} answers but this terminal has {buttons} buttons"
+        return reason
+
+    return check

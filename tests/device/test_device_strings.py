@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import protocol
-from device.strings import AWAITING_REVIEW, SHIPPED, check_config, missing_strings, texts_for
+from device.strings import AWAITING_REVIEW, SHIPPED, check_config, check_config_for, missing_strings, texts_for
 from protocol.configdoc import UI_STRING_KEYS
 from protocol.limits import MAX_UI_TEXT
 
@@ -114,3 +114,16 @@ def _offering(make: Callable[..., dict[str, Any]], langs: list[str], **extra: An
     doc = make(languages=langs, default_language=langs[0], **extra)
     doc["question"]["text"] = {lang: f"? ({lang})" for lang in langs}
     return doc
+
+
+def test_a_button_terminal_refuses_a_scale_with_another_number_of_answers(
+    config_doc_with: Callable[..., dict[str, Any]],
+) -> None:
+    four_buttons = check_config_for(4)
+    assert four_buttons(1, config_doc_with(scale="faces4")) is None
+    reason = four_buttons(2, config_doc_with(scale="nps11"))
+    assert reason is not None and "11 answers" in reason and "4 buttons" in reason
+    assert check_config_for(None)(3, config_doc_with(scale="nps11")) is None
+    assert check_config_for(4)(4, config_doc_with(misuse_interval_s=-1)) == check_config(
+        4, config_doc_with(misuse_interval_s=-1)
+    )
