@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 from amqtt.broker import Broker as _AmqttBroker
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import Session
 
@@ -41,6 +42,10 @@ __all__ = [
 
 LOOPBACK = "127.0.0.1"
 MOSQUITTO_FALLBACK_PATH = "/usr/sbin/mosquitto"
+#: How often a stopping connection's reader is cancelled again while it has not stopped (see _stop_handler).
+RECANCEL_INTERVAL_S = 0.05
+#: After this long a connection whose reader will not stop is aborted, so its reader sees EOF.
+HANDLER_STOP_GRACE_S = 1.0
 _log = logging.getLogger(__name__)
 
 
@@ -341,6 +346,7 @@ class _HymyAmqttBroker(_AmqttBroker):
     3. Messages queued for an offline persistent session are delivered without the retain flag.
     4. Every connection is closed when amqtt is done with it or shuts down, so no transport is
        left for the garbage collector to warn about (amqtt leaves some open).
+    5. Stopping a connection's handler cannot hang (see ``_stop_handler``), so neither can shutdown.
     """
 
     def __init__(self, config: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
@@ -387,14 +393,82 @@ class _HymyAmqttBroker(_AmqttBroker):
         if tasks:
             await asyncio.wait(tasks)
 
-    async def close_connections(self) -> None:
-        """Close every client connection still open, as a stopped broker's would be."""
+    async def _stop_handler(self, handler: BrokerProtocolHandler) -> None:
+        """Stop a connection's handler for certain, even when Python 3.11 swallows the cancel of its reader.
+
+        amqtt's ``ProtocolHandler.stop()`` cancels the reader task once, then waits without a timeout
+        for it to stop. The reader sits in ``asyncio.wait_for(read)``, and Python 3.11's ``wait_for``
+        returns the read's result instead of raising when the read finished in the same loop iteration
+        as the cancel (CPython gh-86296, fixed in 3.12). While a client is publishing, the next packet
+        is usually already buffered, the read finishes at once, and the cancel is lost: the reader
+        keeps serving, ``stop()`` waits for ever, and so does broker shutdown, which stops every
+        handler. So first fail the connection's stream, which ends the reader at its next read
+        whatever is buffered; then let amqtt stop it, cancelling again while it has not stopped and
+        aborting the connection after a grace.
+        """
+        _hang_up(handler)
+        stopping = asyncio.ensure_future(super()._stop_handler(handler))
+        deadline = asyncio.get_running_loop().time() + HANDLER_STOP_GRACE_S
+        try:
+            while not (await asyncio.wait({stopping}, timeout=RECANCEL_INTERVAL_S))[0]:
+                reader = handler._reader_task
+                if reader is not None and not reader.done() and not handler._reader_stopped.is_set():
+                    reader.cancel()  # the reader may be awaiting something other than a read
+                if asyncio.get_running_loop().time() > deadline:
+                    _abort(handler)  # a writer flushing to a peer that does not read gives up
+        except asyncio.CancelledError:
+            stopping.cancel()
+            raise
+        stopping.result()
+
+    def close_servers(self) -> None:
+        """Stop listening, for a shutdown that did not finish (amqtt closes its listeners last)."""
+        for server in self._servers.values():
+            if server.instance is not None:
+                server.instance.close()
+
+    async def close_connections(self, timeout: float = 1.0) -> None:
+        """Close every client connection still open, as a stopped broker's would be; abort those that will not flush."""
         writers = list(self._open_writers)
         for writer in writers:
             writer.close()
-        for writer in writers:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+        if not writers:
+            return
+        closing = {asyncio.ensure_future(writer.wait_closed()): writer for writer in writers}
+        _, pending = await asyncio.wait(closing, timeout=timeout)
+        for future in pending:
+            closing[future].transport.abort()  # a peer that does not read would keep close() flushing for ever
+        await asyncio.gather(*closing, return_exceptions=True)  # OSErrors of dead peers mean nothing now
+
+
+def _hang_up(handler: BrokerProtocolHandler) -> None:
+    """Fail the handler's next read as a reset connection would, so its reader ends even with data buffered."""
+    stream = getattr(handler.reader, "_reader", None)  # amqtt's StreamReaderAdapter keeps asyncio's reader here
+    if isinstance(stream, asyncio.StreamReader) and stream.exception() is None:
+        stream.set_exception(ConnectionResetError("the broker is closing this connection"))
+
+
+def _abort(handler: BrokerProtocolHandler) -> None:
+    """Drop a handler's connection at once (no flush), so its reader reads EOF."""
+    adapter = handler.writer
+    writer = getattr(adapter, "_writer", None)  # amqtt's StreamWriterAdapter keeps asyncio's writer here
+    if isinstance(writer, asyncio.StreamWriter):
+        writer.transport.abort()
+
+
+async def _cancel(*tasks: asyncio.Future[Any], timeout: float = 2.0) -> None:
+    """Cancel tasks and wait until they end, cancelling again any that swallowed it (3.11 wait_for can); bounded."""
+    pending = {task for task in tasks if not task.done()}
+    deadline = asyncio.get_running_loop().time() + timeout
+    while pending and asyncio.get_running_loop().time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=RECANCEL_INTERVAL_S)
+    if pending:
+        _log.warning("%d embedded broker task(s) would not stop: %s", len(pending), pending)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _amqtt_config(host: str, port: int) -> dict[str, Any]:
@@ -418,6 +492,8 @@ class EmbeddedBroker(BrokerRunner):
         self.port = port if port is not None else free_port(host)
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        #: amqtt's own shutdown gets this long before connections are dropped and its tasks cancelled.
+        self.shutdown_timeout = max(0.5, stop_timeout / 2)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -467,7 +543,17 @@ class EmbeddedBroker(BrokerRunner):
         await broker.start()
         self._ready.set()
         await self._stop_event.wait()
-        await broker.shutdown()
+        shutdown = asyncio.ensure_future(broker.shutdown())
+        if not (await asyncio.wait({shutdown}, timeout=self.shutdown_timeout))[0]:
+            _log.warning(
+                "embedded broker on port %s: amqtt did not shut down in %ss; dropping it",
+                self.port,
+                self.shutdown_timeout,
+            )
+            await _cancel(shutdown)
+            broker.close_servers()
+        elif shutdown.exception() is not None:
+            _log.warning("embedded broker on port %s: amqtt shutdown failed: %r", self.port, shutdown.exception())
         await broker.close_connections()
         await self._reap_tasks()
 
@@ -476,10 +562,7 @@ class EmbeddedBroker(BrokerRunner):
         current = asyncio.current_task()
         leftover = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
         self.leftover_tasks = [repr(task.get_coro()) for task in leftover]
-        for task in leftover:
-            task.cancel()
-        if leftover:
-            await asyncio.gather(*leftover, return_exceptions=True)
+        await _cancel(*leftover)
 
     def stop(self) -> None:
         """Shut amqtt down cleanly, stop its loop and join the thread."""

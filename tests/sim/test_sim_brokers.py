@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 import sim.brokers
@@ -166,3 +169,67 @@ def test_choose_port_falls_back_when_the_preferred_port_is_taken() -> None:
     assert choice.port != busy
     with EmbeddedBroker(choice.port) as runner:
         assert port_accepts(runner.host, runner.port)
+
+
+class _Flooder:
+    """A paho client publishing QoS 1 as fast as it can, reconnecting by itself, as a busy terminal does."""
+
+    def __init__(self, runner: BrokerRunner, index: int) -> None:
+        self.sent = 0
+        self._stop = threading.Event()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"flooder-{index}",
+            clean_session=index % 2 == 0,  # persistent sessions too: amqtt keeps more state for them
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.will_set(f"hymy/v1/flooder-{index}/state", b"offline", qos=1, retain=True)
+        self.client.reconnect_delay_set(0.01, 0.05)
+        self.topic = f"hymy/v1/flooder-{index}/votes"
+        if index == 0:  # one of them also subscribes, so the broker is delivering while it stops
+            self.client.on_connect = lambda client, *_: client.subscribe("hymy/v1/#", 1)
+        self.client.connect_async(runner.host, runner.port, keepalive=5)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.client.is_connected():
+                self.client.publish(self.topic, b"x" * 200, qos=1)
+                self.sent += 1
+                time.sleep(0.001)
+            else:
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        """Stop publishing and disconnect."""
+        self._stop.set()
+        self._thread.join()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_embedded_broker_stops_promptly_while_clients_publish() -> None:
+    # Python 3.11's wait_for swallowed the cancel of a reader that had a packet buffered, so amqtt's
+    # shutdown waited for ever on a publishing client (it hung on the first or second stop here).
+    runner = EmbeddedBroker(stop_timeout=5.0)
+    runner.start()
+    flooders = [_Flooder(runner, i) for i in range(4)]
+    slowest = 0.0
+    try:
+        for _ in range(12):
+            deadline = time.monotonic() + 2.0
+            before = sum(f.sent for f in flooders)
+            while sum(f.sent for f in flooders) < before + 200 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            started = time.monotonic()
+            runner.stop()
+            slowest = max(slowest, time.monotonic() - started)
+            runner.start()
+    finally:
+        for flooder in flooders:
+            flooder.close()
+        runner.stop()
+    assert sum(f.sent for f in flooders) > 12 * 200, "the clients were publishing throughout"
+    assert slowest < 2.0, f"a stop took {slowest:.1f}s"
