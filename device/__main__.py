@@ -1,7 +1,9 @@
-"""Headless terminal: ``python -m device --db PATH --device ID --broker HOST:PORT``; one answer per stdin line.
+"""The terminal: ``hymy kiosk --settings FILE`` runs the pygame kiosk (device/kiosk.py); without
+``--settings`` (or with ``--headless``) it is the headless terminal below.
 
-The real thing minus the screen: votes are committed, synced with acks, configuration arrives
-from the fleet. The pygame kiosk replaces stdin with buttons later.
+Headless: ``python -m device [--headless] --db PATH --device ID --broker HOST:PORT``; one answer
+per stdin line. The real thing minus the screen: votes are committed, synced with acks,
+configuration arrives from the fleet.
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ def parse_broker(value: str) -> tuple[str, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, kept separate so its help can be tested."""
-    p = argparse.ArgumentParser(prog="python -m device", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(prog="python -m device", description="Headless terminal: answers from stdin.")
     p.add_argument("--db", required=True, help="path of the terminal's vote database")
     p.add_argument("--device", required=True, help="this terminal's id, e.g. term-0001")
     p.add_argument("--broker", type=parse_broker, default=("127.0.0.1", 1883), help="MQTT broker HOST:PORT")
     p.add_argument("--username", help="MQTT user name (password from HYMY_MQTT_PASSWORD)")
     p.add_argument("--heartbeat", type=float, default=60.0, help="seconds between heartbeats")
     p.add_argument("-v", "--verbose", action="store_true", help="log the sync agent's work")
+    p.add_argument(
+        "--headless", action="store_true", help="answers from stdin, no screen (the default without --settings)"
+    )
     return p
 
 
@@ -67,8 +72,15 @@ def _handle(terminal: Terminal, line: str, out: TextIO) -> None:
 
 
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Run a headless terminal until stdin ends or Ctrl-C; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    """Run the kiosk when given --settings or --screenshot, else a headless terminal until stdin ends or Ctrl-C."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["kiosk"]:  # ``python -m device kiosk ...`` reads like ``hymy kiosk ...``
+        words = words[1:]
+    if any(w.split("=")[0] in ("--settings", "--screenshot") for w in words) and "--headless" not in words:
+        from .kiosk import main as kiosk_main
+
+        return kiosk_main(words)
+    args = build_parser().parse_args(words)
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)

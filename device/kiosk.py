@@ -1,0 +1,248 @@
+"""The kiosk: ``hymy kiosk --settings FILE``; one loop owns the Terminal, the screen and the input sources.
+
+Input sources call back from their own threads; those callbacks only queue the answer (and wake
+the loop), so every press, touch, timeout and configuration change is handled on this one thread,
+in order. The loop tells systemd it is ready once everything is up and pings the watchdog every
+turn: a hung loop stops pinging, and systemd restarts it (a committed vote survives that).
+
+``--screenshot DIR`` draws every screen in every shipped language at the common sizes to PNGs and
+exits. With ``screen = false`` in the settings (a four-button terminal with LEDs only) the same loop
+runs without a window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import protocol
+from protocol import Vote
+
+from .clock import SystemClock
+from .errors import DeviceError
+from .inputs import AnswerSource
+from .settings import KioskSettings, load_settings
+from .store import VoteStore
+from .sync import SyncAgent
+from .terminal import Terminal
+from .ui.flow import Flow
+from .watchdog import Notifier
+
+if TYPE_CHECKING:
+    from .ui.display import Display
+
+log = logging.getLogger(__name__)
+
+#: How long the loop sleeps when nothing happens; also the longest gap between watchdog checks.
+IDLE_WAIT_S = 0.1
+
+
+class Kiosk:
+    """One loop: answers and touches in, Flow decides, the Display draws, LEDs thank, systemd hears."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        display: Display | None = None,
+        sources: Sequence[AnswerSource] = (),
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.flow = flow
+        self.display = display
+        self.sources = list(sources)
+        self.notifier = notifier or Notifier(None)
+        self.answers: queue.Queue[int] = queue.Queue()
+        self.running = False
+        self._wake_type: int | None = None
+        if display is not None:
+            import pygame
+
+            self._wake_type = pygame.event.custom_type()
+
+    def post_answer(self, answer: int) -> None:
+        """Thread-safe: queue an answer from a source's thread and wake the loop."""
+        self.answers.put(answer)
+        if self._wake_type is not None:
+            import pygame
+
+            pygame.event.post(pygame.event.Event(self._wake_type))
+
+    def start(self) -> None:
+        """Start the sources, draw the first screen and tell systemd we are ready."""
+        for source in self.sources:
+            source.start(self.post_answer)
+        self.running = True
+        self.flow.tick()
+        if self.display is not None:
+            self.display.show(self.flow.view())
+        self.notifier.ready()
+
+    def stop(self) -> None:
+        """Stop the sources (the caller closes the rest)."""
+        self.running = False
+        self.notifier.stopping()
+        for source in self.sources:
+            source.stop()
+
+    def _answered(self, vote: Vote | None) -> None:
+        """Thank on the LEDs, only after the vote is committed."""
+        if vote is None:
+            return
+        doc = self.flow.doc or {}
+        seconds = float(protocol.setting(doc, "thanks_s")) if doc else 2.0
+        for source in self.sources:
+            source.feedback(vote.answer, seconds)
+
+    def step(self, wait_s: float = IDLE_WAIT_S) -> None:
+        """One turn: handle what arrived (waiting at most ``wait_s`` for it), move time on, draw, ping."""
+        if self.display is not None:
+            self._pygame_events(wait_s)
+            wait_s = 0.0
+        while True:
+            try:
+                answer = self.answers.get(timeout=wait_s) if wait_s else self.answers.get_nowait()
+            except queue.Empty:
+                break
+            wait_s = 0.0
+            self._answered(self.flow.answer(answer))
+        self.flow.tick()
+        if self.display is not None:
+            self.display.show(self.flow.view())
+        self.notifier.watchdog_ping()
+
+    def _pygame_events(self, wait_s: float) -> None:
+        import pygame
+
+        from .ui.keys import key_answer
+
+        assert self.display is not None
+        first = pygame.event.wait(int(wait_s * 1000)) if wait_s else pygame.event.poll()
+        events = [first, *pygame.event.get()] if first.type != pygame.NOEVENT else pygame.event.get()
+        for event in events:
+            if event.type == pygame.QUIT:
+                self.running = False
+            elif event.type == pygame.KEYDOWN:
+                if event.key == pygame.K_ESCAPE and not pygame.display.is_fullscreen():
+                    self.running = False
+                answer = key_answer(event, self.flow.doc)
+                if answer is not None:
+                    self._answered(self.flow.answer(answer))
+            elif event.type == pygame.FINGERDOWN:
+                self._touch(self.display.finger_pos(event))
+            elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and not getattr(event, "touch", False):
+                self._touch(event.pos)  # a real mouse; SDL's mouse events made from touches are skipped
+
+    def _touch(self, window_pos: tuple[int, int]) -> None:
+        assert self.display is not None
+        action = self.display.hit(window_pos)
+        if action is not None:
+            self._answered(self.flow.tap(action))
+            self.display.show(self.flow.view())
+
+    def run(self) -> None:
+        """Loop until stopped (SIGTERM, window closed)."""
+        self.start()
+        try:
+            while self.running:
+                self.step()
+        finally:
+            self.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The kiosk's command line."""
+    p = argparse.ArgumentParser(prog="hymy kiosk", description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--settings", type=Path, help="the terminal's settings file (see device/kiosk.example.toml)")
+    p.add_argument("--screenshot", type=Path, metavar="DIR", help="write every screen as PNGs to DIR and exit")
+    p.add_argument("--windowed", action="store_true", help="a window instead of full screen (for a desktop)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the kiosk and the sync agent do")
+    return p
+
+
+def _answers(settings: KioskSettings, terminal: Terminal) -> int:
+    """How many answers the hardware must give: the question's scale, else one per configured button."""
+    config = terminal.config
+    if config is not None:
+        return protocol.SCALES[config[1]["question"]["scale"]].size
+    return len(settings.input.button_pins) if settings.input.kind == "buttons" else 4
+
+
+def _sources(settings: KioskSettings, terminal: Terminal, pin_factory: Any = None) -> list[AnswerSource]:
+    from .inputs.factory import hardware_source
+
+    source = hardware_source(settings.input, _answers(settings, terminal), pin_factory)
+    return [] if source is None else [source]
+
+
+def run_kiosk(settings: KioskSettings, windowed: bool = False) -> int:
+    """Set everything up from ``settings``, run the loop, and close everything; returns the exit status."""
+    clock = SystemClock()
+    store = VoteStore(settings.database, settings.device_id, clock)
+    holder: dict[str, Terminal] = {}
+    agent = SyncAgent(
+        store,
+        settings.device_id,
+        settings.broker.host,
+        settings.broker.port,
+        clock,
+        check_config=lambda v, d: holder["terminal"].check_config(v, d),
+        on_config=lambda v, d: holder["terminal"].offer_config(v, d),
+        username=settings.username,
+        password=settings.broker.password,
+    )
+    terminal = holder["terminal"] = Terminal(store, agent, clock)
+    display = None
+    screen = settings.screen
+    touch = screen is not None and settings.input.kind in ("touch", "keyboard")
+    try:
+        sources = _sources(settings, terminal)
+        if screen is not None:
+            from .ui.display import Display
+
+            display = Display(
+                screen.size, screen.orientation == "portrait", screen.dpi, screen.fullscreen and not windowed
+            )
+        kiosk = Kiosk(Flow(terminal, settings.device_id, touch=touch), display, sources, Notifier.from_env())
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            kiosk.running = False
+
+        signal.signal(signal.SIGTERM, _stop)
+        agent.start()
+        kiosk.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        agent.stop()
+        if display is not None:
+            display.close()
+        store.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``hymy kiosk --settings FILE`` or ``hymy kiosk --screenshot DIR``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    if args.screenshot is not None:
+        from .ui.gallery import write_screenshots
+
+        written = write_screenshots(args.screenshot)
+        print(f"wrote {len(written)} screenshots to {args.screenshot}")
+        return 0
+    if args.settings is None:
+        print("error: give --settings FILE (or --screenshot DIR)", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(args.settings)
+        return run_kiosk(settings, args.windowed)
+    except DeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
