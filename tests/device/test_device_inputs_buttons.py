@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from device.inputs import AnswerSource, InputError
 from device.inputs.buttons import ButtonPanel
+from tests.waiting import wait_until
 
 BUTTONS = (17, 27, 22, 23)
 LEDS = (5, 6, 13, 26)
@@ -39,13 +40,6 @@ def press(factory: MockFactory, pin: int) -> None:
 
 def lit(factory: MockFactory) -> list[bool]:
     return [bool(factory.pin(pin).state) for pin in LEDS]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_is_an_answer_source(panel: ButtonPanel) -> None:

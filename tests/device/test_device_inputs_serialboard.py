@@ -7,7 +7,7 @@ import os
 import select
 import time
 import tty
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +15,7 @@ import serial
 
 from device.inputs import AnswerSource, InputError
 from device.inputs.serialboard import PROTOCOL_VERSION, BoardInfo, SerialBoard
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
+from tests.waiting import wait_until
 
 
 class PtyBoard:

@@ -7,7 +7,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,9 @@ from device.__main__ import main
 from device.clock import SystemClock
 from device.store import VoteStore
 from sim.brokers import free_port
+from tests.waiting import wait_until
 
 DEVICE = "term-0001"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it holds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def pending_count(path: Path) -> int:

@@ -11,17 +11,9 @@ from typing import Any
 import protocol
 from device.store import VoteStore
 from device.sync import SyncAgent
+from tests.waiting import wait_until
 
 DEVICE = "term-0001"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it holds, for state with no notification of its own."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def press(store: VoteStore, n: int = 1, agent: SyncAgent | None = None) -> list[int]:

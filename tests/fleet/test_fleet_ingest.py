@@ -32,19 +32,11 @@ from protocol import (
     to_dict,
 )
 from protocol.topics import FLEET_STATE, device_topic
+from tests.waiting import wait_until as wait_for
 
 from .conftest import NOON, make_batch
 
 Probe = Any  # tests.conftest.MqttProbe
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds; fail the test if it does not within ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture

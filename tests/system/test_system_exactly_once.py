@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +22,11 @@ from device.clock import SystemClock
 from device.store import VoteStore
 from fleet.store import open_store
 from sim.brokers import BrokerRunner
+from tests.waiting import wait_until
 
 VOTES = 1000
 TERMINALS = ("term-a01", "term-b02", "term-c03")
 PY = sys.executable
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``predicate`` until it holds or fail with ``what``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def pressed(db: Path) -> int:
