@@ -188,7 +188,7 @@ class Flow:
             if self.screen in ("followup", "role"):
                 self._complete()  # the person left: the score stays as it was pressed
             self._rest()
-        elif self.screen in RESTING:
+        if self.screen in RESTING:
             if self.screen != "asleep" and now - self._last_touch >= LANGUAGE_IDLE_S:
                 self.lang = self._default_lang()
             if now - self._last_touch >= self._apply_idle_s and self.terminal.apply_pending():

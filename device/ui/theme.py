@@ -8,6 +8,7 @@ dots per inch, whatever its resolution.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 Colour = tuple[int, int, int]
@@ -37,7 +38,7 @@ FACE_INK: Colour = (27, 31, 35)
 
 def mm_to_px(mm: float, dpi: float) -> int:
     """Millimetres to whole pixels at ``dpi``, rounded up so a minimum is never missed by rounding."""
-    return -int(-mm * dpi // 25.4)
+    return math.ceil(mm * dpi / 25.4 - 1e-9)  # the epsilon keeps an exact 90.0 from becoming 91
 
 
 @dataclass(frozen=True, slots=True)
