@@ -102,7 +102,11 @@ def _choices(canvas: Canvas, view: ChoiceView) -> None:
     skip = pygame.Rect(screen.right - skip_w, screen.bottom - skip_h, skip_w, skip_h)
     area = pygame.Rect(screen.x, q_rect.bottom + gap, screen.width, skip.top - gap - q_rect.bottom - gap)
     n = len(view.choices)
-    cols = 1 if (m.portrait and n <= 4) or n == 1 else 2
+    # Up to three choices side by side in landscape (a lone one left over in a 2×2 grid looks like a mistake).
+    if m.portrait:
+        cols = 1 if n <= 4 else 2
+    else:
+        cols = n if n <= 3 else 2
     rows = -(-n // cols)
     cell_w = (area.width - (cols - 1) * gap) // cols
     cell_h = min((area.height - (rows - 1) * gap) // rows, canvas.px(0.2))
