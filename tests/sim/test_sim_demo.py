@@ -1,0 +1,118 @@
+"""``hymy demo`` runs the whole system in one process, shows every unit's results, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fleet.sqlite_store import SqliteFleetStore
+from sim.brokers import free_port
+from sim.demo import device_ids, place_terminals
+from sim.patients import DEMO_UNITS
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = re.compile(r"pressed (\d+), stored (\d+), shown (\d+), queued (\d+), rejected (\d+)")
+
+
+def demo(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """Start ``hymy demo`` with its temp dirs under ``tmp_path``, so a test can see what it leaves behind."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "demo", "--rate", "50", "--every", "1", *args],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(scratch), "PYTHONWARNINGS": "error"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def summary(out: str) -> tuple[int, ...]:
+    """The final summary's pressed, stored, shown, queued and rejected counts."""
+    found = SUMMARY.search(out)
+    assert found, f"no summary in:\n{out}"
+    return tuple(int(x) for x in found.groups())
+
+
+def last_rows(out: str) -> dict[str, int]:
+    """n per unit display name in the last results table."""
+    table = out[out.rindex("results after") :]
+    return {
+        u.name: int(m.group(1))
+        for u in DEMO_UNITS
+        if (m := re.search(re.escape(u.name) + r"\s+\S+ \(.+?\)\s+(\d+)", table))
+    }
+
+
+def test_demo_shows_every_unit_and_counts_every_press_once(tmp_path: Path) -> None:
+    port = free_port()
+    proc = demo(tmp_path, "--duration", "5", "--port", str(port))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"embedded (amqtt) on 127.0.0.1:{port}" in out
+    rows = last_rows(out)
+    assert set(rows) == {u.name for u in DEMO_UNITS}, out
+    assert all(n > 0 for n in rows.values()), out
+    pressed, stored, shown, queued, rejected = summary(out)
+    assert pressed == stored == shown == sum(rows.values()) > 0
+    assert (queued, rejected) == (0, 0)
+    assert "Traceback" not in out + err
+    assert list((tmp_path / "tmp").iterdir()) == [], "the temp data dir is removed"
+
+
+def test_demo_falls_back_to_a_free_port_and_keeps_data_when_asked(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        proc = demo(tmp_path, "--duration", "2", "--port", str(busy), "--data", str(tmp_path / "kept"))
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    said = re.search(rf"port {busy} is taken .* listens on 127\.0\.0\.1:(\d+)", out)
+    assert said, out
+    assert int(said.group(1)) != busy
+    assert (tmp_path / "kept" / "fleet.db").exists()
+    assert len(list((tmp_path / "kept" / "terminals").glob("*.db"))) == 6
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_demo_cleanly_and_quickly(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = demo(tmp_path, "--port", str(free_port()))
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    seen = ""
+    while "fleet:" not in seen and time.monotonic() < deadline:  # running: the first health line is out
+        seen += proc.stdout.readline()
+    assert "fleet:" in seen, seen
+    proc.send_signal(sig)
+    started = time.monotonic()
+    rest, err = proc.communicate(timeout=15)
+    took = time.monotonic() - started
+    out = seen + rest
+    assert proc.returncode == 0, err
+    assert took < 6, f"stopping took {took:.1f}s"
+    assert "Traceback" not in out + err and "Error" not in err, err
+    pressed, stored, shown, queued, _ = summary(out)
+    assert pressed == stored + queued and shown == stored
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_terminals_are_spread_over_units_each_with_its_configuration(tmp_path: Path) -> None:
+    with SqliteFleetStore(tmp_path / "fleet.db") as store:
+        placed = place_terminals(store, device_ids(6), DEMO_UNITS)
+        assert sorted(placed.values()) == sorted([u.unit for u in DEMO_UNITS] * 2)
+        for device, unit in placed.items():
+            config = store.get_config(device)
+            assert config is not None and config.doc["unit"] == unit
+        # placing again (a kept data dir) keeps the versions
+        place_terminals(store, device_ids(6), DEMO_UNITS)
+        assert {store.get_config(d).version for d in placed} == {1}  # type: ignore[union-attr]
