@@ -68,7 +68,7 @@ def wait_fleet_online(host: str, port: int, timeout: float = 30.0) -> None:
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            state = decode_payload(msg.payload)
+            state = decode_payload(bytes(msg.payload))
         except ValueError:
             return
         if isinstance(state, FleetState) and state.online:
@@ -193,10 +193,13 @@ def bench_press(workdir: Path, n: int, chunks: int = 4) -> dict[str, Any]:
             ours += _press_latencies(store, n // chunks)
     finally:
         store.close()
-    row = {"ours": _latency_row(ours), "bare": _latency_row(bare)}
-    row["p99_ratio"] = round(row["ours"]["p99_ms"] / row["bare"]["p99_ms"], 3)
-    row["p50_ratio"] = round(row["ours"]["p50_ms"] / row["bare"]["p50_ms"], 3)
-    return row
+    mine, base = _latency_row(ours), _latency_row(bare)
+    return {
+        "ours": mine,
+        "bare": base,
+        "p99_ratio": round(mine["p99_ms"] / base["p99_ms"], 3),
+        "p50_ratio": round(mine["p50_ms"] / base["p50_ms"], 3),
+    }
 
 
 def _terminal(workdir: Path, name: str, host: str, port: int) -> tuple[VoteStore, SyncAgent, Terminal]:
@@ -238,9 +241,8 @@ def bench_press_while_syncing(workdir: Path, n: int, rate: float) -> dict[str, A
             agent.stop()
             store.close()
             bare_conn.close()
-    row = {"ours": _latency_row(lat), "bare": _latency_row(bare), "rate_per_s": rate}
-    row["p99_ratio"] = round(row["ours"]["p99_ms"] / row["bare"]["p99_ms"], 3)
-    return row
+    mine, base = _latency_row(lat), _latency_row(bare)
+    return {"ours": mine, "bare": base, "rate_per_s": rate, "p99_ratio": round(mine["p99_ms"] / base["p99_ms"], 3)}
 
 
 def bench_drain(workdir: Path, votes: int) -> dict[str, Any]:
