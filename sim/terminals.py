@@ -44,7 +44,9 @@ class SimTerminal:
         rng: random.Random,
         clock: Clock | None = None,
         heartbeat_s: float = 5.0,
+        agent_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``agent_options`` go to the SyncAgent as they are (timeouts scaled for fast simulated time)."""
         self.device_id = device_id
         self.rng = rng
         self.clock = clock or SystemClock()
@@ -68,6 +70,7 @@ class SimTerminal:
             heartbeat_s=heartbeat_s,
             check_config=check_config,
             on_config=on_config,
+            **dict(agent_options or {}),
         )
         self.terminal = holder["terminal"] = Terminal(self.store, self.agent, self.clock)
 
