@@ -1,9 +1,14 @@
 """The kiosk: ``hymy kiosk --settings FILE``; one loop owns the Terminal, the screen and the input sources.
 
-Input sources call back from their own threads; those callbacks only queue the answer (and wake
-the loop), so every press, touch, timeout and configuration change is handled on this one thread,
-in order. The loop tells systemd it is ready once everything is up and pings the watchdog every
-turn: a hung loop stops pinging, and systemd restarts it (a committed vote survives that).
+An input source calls back on its own thread, and that thread commits the press at once (through
+the Flow, whose lock orders it with everything the loop does), lights the LEDs, and only then
+wakes the loop, which draws the thank-you on its next frame. So a press never waits for a frame
+being drawn, and nothing thanks anyone before the vote is in the database (DESIGN guarantee 1).
+Touches and keys arrive as pygame events on the loop, which waits on them (never a fixed frame
+sleep) and commits a touched answer before it draws anything. A new configuration is rendered
+off screen and switched in at the flip, so a press is recorded against the question on the glass.
+The loop tells systemd it is ready once everything is up and pings the watchdog every turn: a
+hung loop stops pinging, and systemd restarts it (a committed vote survives that).
 
 ``--screenshot DIR`` draws every screen in every shipped language at the common sizes to PNGs and
 exits. With ``screen = false`` in the settings (a four-button terminal with LEDs only) the same loop
@@ -14,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import queue
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -58,8 +63,8 @@ class Kiosk:
         self.display = display
         self.sources = list(sources)
         self.notifier = notifier or Notifier(None)
-        self.answers: queue.Queue[int] = queue.Queue()
         self.running = False
+        self._wake = threading.Event()
         self._wake_type: int | None = None
         if display is not None:
             import pygame
@@ -67,8 +72,13 @@ class Kiosk:
             self._wake_type = pygame.event.custom_type()
 
     def post_answer(self, answer: int) -> None:
-        """Thread-safe: queue an answer from a source's thread and wake the loop."""
-        self.answers.put(answer)
+        """On a source's thread: commit the answer, thank on the LEDs, then wake the loop to draw the thanks."""
+        self._answered(self.flow.answer(answer))
+        self.wake()
+
+    def wake(self) -> None:
+        """Thread-safe: make the loop take a turn now rather than at the end of its wait."""
+        self._wake.set()
         if self._wake_type is not None:
             import pygame
 
@@ -95,8 +105,8 @@ class Kiosk:
         """Thank on the LEDs, only after the vote is committed."""
         if vote is None:
             return
-        doc = self.flow.doc or {}
-        seconds = float(protocol.setting(doc, "thanks_s")) if doc else 2.0
+        config = self.flow.terminal.config
+        seconds = float(protocol.setting(config[1], "thanks_s")) if config else 2.0
         for source in self.sources:
             source.feedback(vote.answer, seconds)
 
@@ -104,18 +114,27 @@ class Kiosk:
         """One turn: handle what arrived (waiting at most ``wait_s`` for it), move time on, draw, ping."""
         if self.display is not None:
             self._pygame_events(wait_s)
-            wait_s = 0.0
-        while True:
-            try:
-                answer = self.answers.get(timeout=wait_s) if wait_s else self.answers.get_nowait()
-            except queue.Empty:
-                break
-            wait_s = 0.0
-            self._answered(self.flow.answer(answer))
-        self.flow.tick()
+        elif wait_s:
+            self._wake.wait(wait_s)
+        self._wake.clear()
+        with self.flow.lock:
+            self.flow.tick()
+            view = self.flow.view()
         if self.display is not None:
-            self.display.show(self.flow.view())
+            self.display.show(view)  # a press meanwhile has woken us: its thanks comes next turn
+        self._apply_staged()
         self.notifier.watchdog_ping()
+
+    def _apply_staged(self) -> None:
+        """Switch to a new configuration between interactions, at the flip of the frame that shows it."""
+        staged = self.flow.staged()
+        if staged is None:
+            return
+        version, view = staged
+        frame = None if self.display is None else self.display.prepare(view)  # slow: presses go on meanwhile
+        with self.flow.lock:  # a press waits for the flip only, so it is recorded under the question shown
+            if self.flow.apply_staged(version) and self.display is not None and frame is not None:
+                self.display.present(view, frame)
 
     def _pygame_events(self, wait_s: float) -> None:
         import pygame

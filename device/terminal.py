@@ -9,6 +9,10 @@ New configurations arrive on the sync thread: ``check_config`` may refuse one (t
 effect only when the UI calls ``apply_pending()`` between interactions, so an answer is always
 recorded against the question the person actually saw.
 
+``press``, ``config``, ``offer_config`` and ``apply_pending`` take one lock, so a press may come
+from an input's own thread: it reads the configuration in force once, under the lock, and commits
+under it, so a configuration applied meanwhile is never mixed into it.
+
 A press is flagged ``misuse`` when it comes sooner than the configuration's interval after the
 previous one (by the monotonic clock), and ``after_hours`` when the configuration's opening hours
 say closed at the clock's wall time. Flags never refuse a press (SPEC 6.1).
@@ -87,10 +91,20 @@ class Terminal:
         with self._lock:
             self._pending = (version, doc)
 
-    def apply_pending(self) -> bool:
-        """Switch to a configuration offered earlier; the UI calls this between interactions."""
+    @property
+    def pending(self) -> tuple[int, dict[str, Any]] | None:
+        """The configuration offered but not yet applied, as (version, doc), or None."""
         with self._lock:
-            if self._pending is None:
+            return self._pending
+
+    def apply_pending(self, version: int | None = None) -> bool:
+        """Switch to a configuration offered earlier; the UI calls this between interactions.
+
+        With ``version``, only that version is applied: the UI drew its screen from it, and a newer
+        offer that arrived meanwhile waits for the next pause instead of replacing it unseen.
+        """
+        with self._lock:
+            if self._pending is None or (version is not None and self._pending[0] != version):
                 return False
             self._config, self._pending = self._pending, None
             return True

@@ -25,7 +25,7 @@ class AnswerSource(Protocol):
     kind: str
 
     def start(self, on_answer: AnswerCallback) -> None:
-        """Begin delivering presses to ``on_answer``, called from the source's thread (so post, never block)."""
+        """Deliver presses to ``on_answer`` on the source's thread (it may commit there; it never waits on the UI)."""
         ...
 
     def stop(self) -> None:

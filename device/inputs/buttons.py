@@ -4,7 +4,7 @@ Button ``i`` gives answer ``i``, so wire the most negative face to the first pin
 connects its pin to ground (the internal pull-up holds it high); each LED is driven high to light.
 The factory is always passed in, never taken from ``Device.pin_factory``, so tests hand in
 ``MockFactory()`` and nothing global changes. gpiozero calls ``when_pressed`` on its own thread,
-so ``on_answer`` must be thread-safe (the kiosk posts an event to its loop).
+so ``on_answer`` must be thread-safe (the kiosk commits the press there, then wakes its loop).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class ButtonPanel:
         return len(self._buttons)
 
     def start(self, on_answer: AnswerCallback) -> None:
-        """Deliver presses to ``on_answer`` (called on gpiozero's thread; it must only hand the answer off)."""
+        """Deliver presses to ``on_answer`` (called on gpiozero's thread; it must be thread-safe)."""
         with self._lock:
             if self._closed:
                 raise InputError("this button panel is stopped; make a new one")

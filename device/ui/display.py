@@ -54,14 +54,21 @@ class Display:
         """Draw ``view`` if it differs from what is on screen; True when it drew."""
         if view == self._view and self.frame is not None:
             return False
-        self.frame = render(view, self.surface, self.family, self.dpi)
-        self._view = view
+        self.present(view, self.prepare(view))
+        return True
+
+    def prepare(self, view: View) -> Frame:
+        """Render ``view`` off the glass (the slow part); ``present`` puts it on. Nothing shows if it never does."""
+        return render(view, self.surface, self.family, self.dpi)
+
+    def present(self, view: View, frame: Frame) -> None:
+        """Put the frame ``prepare`` just rendered onto the glass; touches hit its targets from now on."""
+        self.frame, self._view = frame, view
         if self.rotated:
             self.window.blit(pygame.transform.rotate(self.surface, 90), (0, 0))
         else:
             self.window.blit(self.surface, (0, 0))
         pygame.display.flip()
-        return True
 
     def to_logical(self, pos: tuple[float, float]) -> tuple[int, int]:
         """A window position in the screens' coordinates (undoing the 90° turn of a rotated layout)."""

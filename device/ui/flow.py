@@ -1,9 +1,16 @@
 """The interaction on the kiosk: which screen shows, what a press or a touch does, and when time moves on.
 
-One Flow lives on the kiosk's loop thread and owns every call into the Terminal, so a press, a
-follow-up and a new configuration never race. It knows nothing of pygame: the loop feeds it
-answers (buttons, keys, touch on a number or face), taps (actions of touch targets) and ticks,
-and draws whatever ``view()`` says.
+One Flow owns every call into the Terminal, and every public method takes its lock, so a press,
+a follow-up and a new configuration never race. That lets an input's own thread commit a press at
+once (``answer``) while the kiosk's loop ticks and draws: the loop never stands between a button
+and the database. It knows nothing of pygame: it is fed answers (buttons, keys, touch on a number
+or face), taps (actions of touch targets) and ticks, and the loop draws whatever ``view()`` says.
+
+A new configuration is applied in two steps, so a press is always recorded against the question
+on the glass: ``staged()`` gives the screen the pending configuration would show (the loop renders
+it off screen), and ``apply_staged()``, called with ``lock`` held while that frame is flipped
+onto the glass, switches the Terminal. A press before the flip gets the old question, one after
+it the new, and a press since staging cancels the switch until the next pause.
 
 A score is committed the moment it is pressed. When follow-up questions come after it (the
 branch for that score, the respondent's role), the vote is committed *held*: durable, but not
@@ -14,6 +21,7 @@ So one vote carries score, role and reason, as SPEC 6.1 has it, and no press is 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
@@ -67,6 +75,9 @@ class Flow:
         self._now = now
         self._wall = wall
         self._apply_idle_s = apply_idle_s
+        #: Held by every public method; hold it yourself to make a step atomic with a press.
+        self.lock = threading.RLock()
+        self._staging: tuple[int, dict[str, Any]] | None = None  # the pending config, while staged() looks
         self.screen = "question"
         self.lang: str | None = None
         self._held: Vote | None = None
@@ -79,15 +90,18 @@ class Flow:
 
     # -- what to show ----------------------------------------------------------------------------
 
+    def _config(self) -> tuple[int, dict[str, Any]] | None:
+        return self._staging or self.terminal.config
+
     @property
     def doc(self) -> dict[str, Any] | None:
         """The configuration document in force, or None on an unplaced terminal."""
-        config = self.terminal.config
+        config = self._config()
         return None if config is None else config[1]
 
     def _problem(self) -> str | None:
         """Why the configuration in force cannot be shown (checked once per version), or None."""
-        config = self.terminal.config
+        config = self._config()
         if config is None:
             return None
         if self._doc_ok is None or self._doc_ok[0] != config[0]:
@@ -114,6 +128,10 @@ class Flow:
 
     def view(self) -> View:
         """The view for the current screen, in the current language."""
+        with self.lock:
+            return self._view()
+
+    def _view(self) -> View:
         doc, lang = self.doc, self.lang
         if self.screen == "unplaced" or doc is None:
             return compose.unplaced_view(self.device_id, self.claim_base)
@@ -134,7 +152,11 @@ class Flow:
     # -- input -----------------------------------------------------------------------------------
 
     def answer(self, answer: int) -> Vote | None:
-        """A score from any source; returns the committed vote, or None when this screen takes no answers."""
+        """A score from any source, on any thread; returns the committed vote, or None when this screen takes none."""
+        with self.lock:
+            return self._answer(answer)
+
+    def _answer(self, answer: int) -> Vote | None:
         self._last_touch = self._now()
         if self.screen in ("followup", "role"):
             self._complete()  # a new press ends the previous person's follow-up
@@ -159,10 +181,14 @@ class Flow:
 
     def tap(self, action: tuple[Hashable, ...]) -> Vote | None:
         """A touch on a target; returns the vote when the touch was an answer."""
+        with self.lock:
+            return self._tap(action)
+
+    def _tap(self, action: tuple[Hashable, ...]) -> Vote | None:
         self._last_touch = self._now()
         kind = action[0]
         if kind == "answer" and isinstance(action[1], int):
-            return self.answer(action[1])
+            return self._answer(action[1])
         if kind == "lang" and self.doc is not None and action[1] in self.doc["languages"]:
             self.lang = str(action[1])
         elif kind == "wake" and self.screen == "asleep":
@@ -181,7 +207,11 @@ class Flow:
         return None
 
     def tick(self) -> bool:
-        """Move on when time says so (timeouts, thanks over, hours, sleep, new configuration); True if it did."""
+        """Move on when time says so (timeouts, thanks over, hours, sleep); True if it did."""
+        with self.lock:
+            return self._tick()
+
+    def _tick(self) -> bool:
         before = (self.screen, self.lang)
         now = self._now()
         if self._deadline is not None and now >= self._deadline:
@@ -191,13 +221,40 @@ class Flow:
         if self.screen in RESTING:
             if self.screen != "asleep" and now - self._last_touch >= LANGUAGE_IDLE_S:
                 self.lang = self._default_lang()
-            if now - self._last_touch >= self._apply_idle_s and self.terminal.apply_pending():
-                log.info("configuration %s applied", self.terminal.config and self.terminal.config[0])
-                self._rest()
             screen = self._resting_screen()
             if screen != self.screen:
                 self.screen = screen
         return (self.screen, self.lang) != before
+
+    # -- a new configuration, between interactions -------------------------------------------------
+
+    def _idle(self) -> bool:
+        return self.screen in RESTING and self._now() - self._last_touch >= self._apply_idle_s
+
+    def staged(self) -> tuple[int, View] | None:
+        """A pending configuration's version and the resting screen it would show, once idle; else None."""
+        with self.lock:
+            pending = self.terminal.pending
+            if pending is None or not self._idle():
+                return None
+            saved = (self.screen, self.lang, self._doc_ok)
+            self._staging = pending
+            try:
+                self.lang = self._default_lang()
+                self.screen = self._resting_screen()
+                return pending[0], self._view()
+            finally:
+                self._staging = None
+                self.screen, self.lang, self._doc_ok = saved
+
+    def apply_staged(self, version: int) -> bool:
+        """Switch to the configuration ``staged()`` gave, unless a press came since; hold ``lock`` over the flip."""
+        with self.lock:
+            if not self._idle() or not self.terminal.apply_pending(version):
+                return False
+            log.info("configuration %d applied", version)
+            self._rest()
+            return True
 
     # -- transitions -----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -199,3 +200,49 @@ def test_check_config_refuses_an_unknown_zone_and_unshipped_language_without_tex
     doc["question"]["text"]["se"] = "Movt mii lihkostuvaimet?"
     reason = placed_terminal.check_config(5, doc)
     assert reason is not None and "se: " in reason and "thanks" in reason
+
+
+def test_apply_pending_takes_only_the_version_the_ui_drew(
+    placed_terminal: Terminal, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    placed_terminal.offer_config(4, config_doc_with(question="q-4"))
+    placed_terminal.offer_config(5, config_doc_with(question="q-5"))  # arrived after the UI drew version 4
+    assert placed_terminal.apply_pending(4) is False
+    assert placed_terminal.pending is not None and placed_terminal.pending[0] == 5
+    assert placed_terminal.apply_pending(5) is True
+    assert placed_terminal.config is not None and placed_terminal.config[0] == 5
+
+
+def test_presses_from_another_thread_never_mix_two_configurations(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict[str, Any]]
+) -> None:
+    docs = {
+        v: config_doc_with(question=f"q-{v}", scale=scale, languages=[lang], default_language=lang)
+        for v, scale, lang in ((1, "faces4", "fi"), (2, "faces5", "sv"))
+    }
+    docs[2]["question"]["text"] = {"sv": "Hur lyckades vi?"}
+    docs[1]["question"]["text"] = {"fi": "Miten onnistuimme?"}
+    terminal = Terminal(vote_store, None, fake_clock, (1, docs[1]))
+    errors: list[BaseException] = []
+
+    def presses() -> None:
+        try:
+            for i in range(200):
+                terminal.press(i % 4)
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+            errors.append(exc)
+
+    thread = threading.Thread(target=presses)
+    thread.start()
+    version = 1
+    while thread.is_alive():
+        version = 3 - version
+        terminal.offer_config(version, docs[version])
+        terminal.apply_pending()
+    thread.join()
+    assert errors == []
+    votes = vote_store.pending(1000)
+    assert len(votes) == 200
+    for v in votes:
+        doc = docs[v.cfg]
+        assert (v.question, v.scale, v.lang) == (doc["question"]["id"], doc["question"]["scale"], doc["languages"][0])

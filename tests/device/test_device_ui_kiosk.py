@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from device.store import VoteStore
 from device.terminal import Terminal
 from device.ui.display import Display
 from device.ui.flow import Flow
-from device.ui.views import NoticeView
+from device.ui.views import NoticeView, ThanksView
 from protocol import Vote
 
 DEVICE = "term-0001"
@@ -240,3 +241,85 @@ def test_screenshot_writes_every_screen_language_and_size(tmp_path: Path) -> Non
     } <= names
     image = pygame.image.load(str(tmp_path / "question-faces5-fi-1280x800.png"))
     assert image.get_size() == (1280, 800)
+
+
+def _stored_answers(path: Path) -> list[int]:
+    """What a second connection sees committed in the vote database."""
+    conn = sqlite3.connect(str(path))
+    try:
+        return [row[0] for row in conn.execute("SELECT answer FROM votes ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def test_a_button_press_is_committed_on_its_own_thread_before_the_led_or_the_thank_you_shows(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc: dict
+) -> None:
+    pins = MockFactory()
+    panel = ButtonPanel(pins, BUTTONS, LEDS, bounce_s=None)
+    rig = KioskRig(vote_store, fake_clock, (1, config_doc), sources=[panel])
+    seen: list[tuple[str, list[int]]] = []
+    feedback, present = panel.feedback, rig.display.present
+
+    def spy_feedback(answer: int, seconds: float) -> None:
+        seen.append(("led", _stored_answers(vote_store.path)))
+        feedback(answer, seconds)
+
+    def spy_present(view: Any, frame: Any) -> None:
+        if isinstance(view, ThanksView):
+            seen.append(("thanks", _stored_answers(vote_store.path)))
+        present(view, frame)
+
+    panel.feedback = spy_feedback  # type: ignore[method-assign]
+    rig.display.present = spy_present  # type: ignore[method-assign]
+    try:
+        pins.pin(BUTTONS[1]).drive_low()  # gpiozero calls back on this thread; the loop takes no turn
+        assert _stored_answers(vote_store.path) == [1]
+        assert seen == [("led", [1])]
+        assert [bool(pins.pin(p).state) for p in LEDS] == [False, True, False, False]
+        assert rig.display.frame is not None and rig.display.frame.targets != []  # the question is still up
+        rig.kiosk.step(0)  # the loop's next frame thanks the person
+        assert seen == [("led", [1]), ("thanks", [1])]
+    finally:
+        rig.close()
+        pins.close()
+
+
+def test_a_press_between_a_new_configurations_render_and_its_flip_counts_under_the_question_shown(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict]
+) -> None:
+    pins = MockFactory()
+    panel = ButtonPanel(pins, BUTTONS, LEDS, bounce_s=None)
+    rig = KioskRig(vote_store, fake_clock, (1, config_doc_with(question="q-old")), sources=[panel])
+    new = config_doc_with(question="q-new", languages=["sv"], default_language="sv")
+    new["question"]["text"] = {"sv": "Hur lyckades vi?"}
+    prepare = rig.display.prepare
+    pressed: list[bool] = []
+
+    def press_after_render(view: Any) -> Any:
+        frame = prepare(view)  # the new question is drawn off the glass; the old one is still shown
+        if not pressed:
+            pressed.append(True)
+            pins.pin(BUTTONS[3]).drive_low()
+            pins.pin(BUTTONS[3]).drive_high()
+        return frame
+
+    rig.display.prepare = press_after_render  # type: ignore[method-assign]
+    try:
+        rig.click(("lang", "sv"))  # the old question in Swedish; the new configuration offers only Swedish too
+        rig.terminal.offer_config(2, new)
+        rig.advance(4)  # idle long enough: staged, rendered, and a press comes before the flip
+        assert pressed == [True]
+        assert rig.terminal.config is not None and rig.terminal.config[0] == 1  # the switch waits
+        assert rig.flow.screen == "thanks"
+        rig.advance(6)  # thanks over
+        rig.advance(4)  # the next pause: now it switches
+        assert rig.terminal.config[0] == 2 and rig.flow.screen == "question"
+        rig.click(("answer", 0))
+        assert [(v.question, v.answer, v.lang, v.cfg) for v in rig.votes()] == [
+            ("q-old", 3, "sv", 1),
+            ("q-new", 0, "sv", 2),
+        ]
+    finally:
+        rig.close()
+        pins.close()
