@@ -44,6 +44,7 @@ INGEST_TARGET = 0.5
 INGEST_AIM = 0.8
 PRESS_P99_TARGET = 2.0
 DRAIN_TARGET_S = 5.0
+KIOSK_RSS_TARGET_MIB = 80.0
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -289,6 +290,27 @@ def bench_drain(workdir: Path, votes: int) -> dict[str, Any]:
     }
 
 
+def _kiosk_figures(n: int, directory: str) -> dict[str, Any]:
+    """In a fresh process (so its peak RSS is the kiosk's alone): device.bench's figures as p50/p99 rows."""
+    from device.bench import INPUTS, measure
+
+    measured = measure(n, Path(directory))
+    out: dict[str, Any] = {"n": n, "rss_mib": round(measured["rss_mib"], 1), "rss_target_mib": KIOSK_RSS_TARGET_MIB}
+    for name in INPUTS:
+        rows = {what: _latency_row(ns) for what, ns in measured["inputs"][name].items()}
+        out[name] = {**rows, "p99_ratio": round(rows["stored"]["p99_ms"] / rows["bare"]["p99_ms"], 3)}
+    return out
+
+
+def bench_kiosk(workdir: Path, n: int) -> dict[str, Any]:
+    """Press-to-stored per input (touch, mock-pin button, serial line) through the real kiosk loop, beside a bare
+    commit made before every press, press-to-thank-you frame, and peak RSS with pygame loaded."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_kiosk_figures, n, str(workdir)).result(timeout=600)
+
+
 def _verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
@@ -320,13 +342,27 @@ def report(results: dict[str, Any]) -> str:
             f" {r['drain_s']} s after the broker returned (reconnect {r['reconnect_s']} s);"
             f" target under 5 s: {_verdict(r['drain_s'] < DRAIN_TARGET_S)}"
         )
+    r = results.get("kiosk")
+    if r:
+        for name in ("touch", "button", "serial"):
+            k = r[name]
+            lines.append(
+                f"kiosk {name} -> stored: p50 {k['stored']['p50_ms']} ms, p99 {k['stored']['p99_ms']} ms vs bare commit"
+                f" p50 {k['bare']['p50_ms']} ms, p99 {k['bare']['p99_ms']} ms -> p99 {k['p99_ratio']}x"
+                f" (target at most 2x: {_verdict(k['p99_ratio'] <= PRESS_P99_TARGET)});"
+                f" -> thank-you frame p50 {k['thanks']['p50_ms']} ms, p99 {k['thanks']['p99_ms']} ms"
+            )
+        lines.append(
+            f"kiosk peak RSS with pygame loaded: {r['rss_mib']} MiB;"
+            f" target under {KIOSK_RSS_TARGET_MIB:.0f} MiB: {_verdict(r['rss_mib'] < KIOSK_RSS_TARGET_MIB)}"
+        )
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of `hymy bench`."""
     p = argparse.ArgumentParser(prog="hymy bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=("ingest", "press", "drain"), help="run only these parts")
+    p.add_argument("--only", nargs="+", choices=("ingest", "press", "drain", "kiosk"), help="run only these parts")
     p.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and bare per ingest load")
     p.add_argument("--json", type=Path, default=Path("bench-results/bench.json"), help="where to write the figures")
@@ -336,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks, print the figures and write them as JSON."""
     args = build_parser().parse_args(argv)
-    parts = set(args.only or ("ingest", "press", "drain"))
+    parts = set(args.only or ("ingest", "press", "drain", "kiosk"))
     quick = args.quick
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "quick": quick},
@@ -357,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "drain" in parts:
             steps.append(("drain", "drain", lambda: bench_drain(workdir, 1000 if quick else 10_000)))
+        if "kiosk" in parts:
+            steps.append(("kiosk", "kiosk", lambda: bench_kiosk(workdir, 50 if quick else 500)))
         for _, key, step in steps:
             print(f"running {key} ...", file=sys.stderr, flush=True)
             results[key] = step()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sim.bench import main, percentile
 
@@ -30,3 +31,22 @@ def test_quick_bench_measures_every_figure_beside_its_ceiling(tmp_path: Path, ca
     drain = results["drain"]
     assert drain["queued"] == drain["votes"] == drain["stored_on_fleet"]
     assert drain["drain_s"] >= drain["reconnect_s"] > 0
+    assert_kiosk_figures(results["kiosk"])
+
+
+def assert_kiosk_figures(kiosk: dict) -> None:
+    """Every input's press-to-stored and thank-you frame beside its bare commit, and the RSS, are there."""
+    for name in ("touch", "button", "serial"):
+        for what in ("stored", "thanks", "bare"):
+            assert kiosk[name][what]["p99_ms"] >= kiosk[name][what]["p50_ms"] > 0
+            assert kiosk[name][what]["n"] == kiosk["n"]
+        assert kiosk[name]["p99_ratio"] > 0
+    assert kiosk["rss_mib"] > 0
+
+
+def test_the_kiosk_part_gives_each_inputs_latency_beside_a_bare_commit(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "kiosk", "--json", str(out)]) == 0
+    assert_kiosk_figures(json.loads(out.read_text())["kiosk"])
+    printed = capsys.readouterr().out
+    assert "kiosk button -> stored" in printed and "kiosk peak RSS with pygame loaded" in printed
