@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import protocol
 from protocol import Vote
 
+from .backlight import Backlight, NullBacklight, find_backlight, level_for
 from .clock import SystemClock
 from .errors import DeviceError
 from .inputs import AnswerSource
@@ -58,11 +59,13 @@ class Kiosk:
         display: Display | None = None,
         sources: Sequence[AnswerSource] = (),
         notifier: Notifier | None = None,
+        backlight: Backlight | None = None,
     ) -> None:
         self.flow = flow
         self.display = display
         self.sources = list(sources)
         self.notifier = notifier or Notifier(None)
+        self.backlight: Backlight = backlight or NullBacklight()
         self.running = False
         self._wake = threading.Event()
         self._wake_type: int | None = None
@@ -120,6 +123,8 @@ class Kiosk:
         with self.flow.lock:
             self.flow.tick()
             view = self.flow.view()
+            doc, asleep = self.flow.doc, self.flow.screen == "asleep"
+        self.backlight.set_percent(level_for(protocol.setting(doc, "display") if doc else {}, asleep))
         if self.display is not None:
             self.display.show(view)  # a press meanwhile has woken us: its thanks comes next turn
         self._apply_staged()
@@ -228,7 +233,8 @@ def run_kiosk(settings: KioskSettings, windowed: bool = False) -> int:
             display = Display(
                 screen.size, screen.orientation == "portrait", screen.dpi, screen.fullscreen and not windowed
             )
-        kiosk = Kiosk(Flow(terminal, settings.device_id, touch=touch), display, sources, Notifier.from_env())
+        backlight = find_backlight() if screen is not None else None
+        kiosk = Kiosk(Flow(terminal, settings.device_id, touch=touch), display, sources, Notifier.from_env(), backlight)
 
         def _stop(signum: int, frame: FrameType | None) -> None:
             kiosk.running = False

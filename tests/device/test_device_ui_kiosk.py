@@ -13,6 +13,7 @@ import pygame
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from device.backlight import NullBacklight
 from device.clock import FakeClock
 from device.inputs.buttons import ButtonPanel
 from device.kiosk import Kiosk, main
@@ -323,3 +324,20 @@ def test_a_press_between_a_new_configurations_render_and_its_flip_counts_under_t
     finally:
         rig.close()
         pins.close()
+
+
+def test_the_backlight_follows_the_configured_brightness_and_goes_dark_asleep(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc_with: Callable[..., dict]
+) -> None:
+    doc = config_doc_with(display={"brightness": 70, "sleep_after_s": 60})
+    rig = KioskRig(vote_store, fake_clock, (1, doc))
+    light = NullBacklight()
+    rig.kiosk.backlight = light
+    try:
+        rig.kiosk.step(0)
+        assert light.percent == 70
+        rig.advance(61)
+        assert rig.flow.screen == "asleep"
+        assert light.percent == 0
+    finally:
+        rig.close()
