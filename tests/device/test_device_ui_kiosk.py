@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import select
 import sqlite3
 import time
+import tty
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,7 @@ from gpiozero.pins.mock import MockFactory
 from device.backlight import NullBacklight
 from device.clock import FakeClock
 from device.inputs.buttons import ButtonPanel
+from device.inputs.serialboard import SerialBoard
 from device.kiosk import Kiosk, main
 from device.store import VoteStore
 from device.terminal import Terminal
@@ -173,6 +177,30 @@ def test_a_mock_pin_button_is_one_vote_and_lights_its_led(
     finally:
         rig.close()
         pins.close()
+
+
+def test_a_serial_board_line_is_one_vote_and_lights_the_boards_led(
+    vote_store: VoteStore, fake_clock: FakeClock, config_doc: dict
+) -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)  # a raw line, as a USB serial board gives
+    board = SerialBoard(os.ttyname(slave))
+    rig = KioskRig(vote_store, fake_clock, (1, config_doc), sources=[board])
+    try:
+        os.write(master, b"HELLO hymy-board 1 4\nBTN 1\n")
+        deadline = time.monotonic() + 5
+        while not rig.votes() and time.monotonic() < deadline:
+            rig.kiosk.step(0.05)
+        assert [(v.answer, v.lang, v.scale) for v in rig.votes()] == [(1, "fi", config_doc["question"]["scale"])]
+        heard = b""
+        while b"LED 1 ON" not in heard and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                heard += os.read(master, 1024)
+        assert b"LED 1 ON" in heard
+    finally:
+        rig.close()
+        os.close(master)
+        os.close(slave)
 
 
 def test_a_new_configuration_waits_for_a_pause_between_interactions(
