@@ -34,6 +34,7 @@ from .dupes import Duplicator
 from .hwinputs import LoopSerial, MockButtons
 from .netcut import NetCut
 from .patients import answer
+from .pollselect import install as install_poll_select
 from .procs import Child, ingest_child, wait_for
 from .report import Press, Report, Truth, delay_summary, reconcile, unit_scores
 from .scenario import TZ, Fault, UnitLoad, default_units, next_arrival_ms, random_faults
@@ -469,6 +470,7 @@ class FleetSim:
 
     def run(self) -> Report:
         """Run the whole simulation and return its report."""
+        install_poll_select()  # hundreds of terminals in one process have descriptors above select()'s 1023
         t0 = time.monotonic()
         with ExitStack() as stack:
             self._build(stack)

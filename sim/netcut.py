@@ -9,12 +9,14 @@ terminals, so 500 terminals cost 500 listening sockets, not 500 threads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
 import socket
 import threading
 from dataclasses import dataclass, field
 
 LOOPBACK = "127.0.0.1"
+log = logging.getLogger(__name__)
 _CHUNK = 65536
 
 
@@ -37,6 +39,7 @@ class NetCut:
         self._wake_r, self._wake_w = socket.socketpair()
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._stop = False
+        self._new: list[_Route] = []
         self._thread = threading.Thread(target=self._run, name="hymy-sim-netcut", daemon=True)
         self._thread.start()
         self.accepted = 0
@@ -52,8 +55,8 @@ class NetCut:
         route = _Route(name, listener)
         with self._lock:
             self._routes[name] = route
-        self._sel.register(listener, selectors.EVENT_READ, ("listen", route))
-        self._poke()
+            self._new.append(route)
+        self._poke()  # the forwarding thread registers it: only that thread touches the selector
         return int(listener.getsockname()[1])
 
     def cut(self, name: str) -> None:
@@ -144,7 +147,11 @@ class NetCut:
             self._close_pair(*pair)
 
     def _drop_cut(self) -> None:
-        """Close every connection of a cut terminal (on the forwarding thread)."""
+        """Register new listeners and close every connection of a cut terminal (on the forwarding thread)."""
+        with self._lock:
+            new, self._new = self._new, []
+        for route in new:
+            self._sel.register(route.listener, selectors.EVENT_READ, ("listen", route))
         with self._lock:
             doomed = []
             for route in self._routes.values():
@@ -156,13 +163,19 @@ class NetCut:
 
     def _run(self) -> None:
         while not self._stop:
-            for key, _ in self._sel.select(timeout=1.0):
-                data = key.data
-                if data is None:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
-                    self._drop_cut()
-                elif data[0] == "listen":
-                    self._accept(data[1])
-                elif data[2].fileno() != -1:  # closed by a cut while this batch of events waited
-                    self._forward(data[1], data[2], data[3])
+            try:
+                self._step()
+            except Exception:  # the proxy must outlive any one bad socket
+                log.exception("netcut: forwarding step failed")
+
+    def _step(self) -> None:
+        for key, _ in self._sel.select(timeout=1.0):
+            data = key.data
+            if data is None:
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
+                self._drop_cut()
+            elif data[0] == "listen":
+                self._accept(data[1])
+            elif data[2].fileno() != -1:  # closed by a cut while this batch of events waited
+                self._forward(data[1], data[2], data[3])

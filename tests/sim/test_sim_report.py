@@ -1,0 +1,89 @@
+"""The report counts lost, duplicated and changed votes against the simulator's ground truth, and fails on any."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from fleet.records import SYNCED, StoredVote
+from fleet.sqlite_store import SqliteFleetStore
+from protocol import Vote, VoteBatch
+from sim.report import Press, Reconciled, Report, Truth, delay_summary, percentile, reconcile, unit_scores
+
+
+def press(seq: int, answer: int, unit: str = "u-1") -> Press:
+    return Press(seq, unit, "thl-nps", "nps11", answer, False, 1_000 + seq, 1_700_000_000_000 + seq)
+
+
+def vote(seq: int, answer: int, unit: str = "u-1") -> Vote:
+    return Vote(seq, "thl-nps", "nps11", answer, "fi", 1_700_000_000_000 + seq, seq, "b-1", True, unit, 1)
+
+
+def stored(seq: int, answer: int) -> StoredVote:
+    v = vote(seq, answer)
+    return StoredVote(
+        "t-1", seq, v.question, v.scale, answer, "fi", v.wall, v.mono, v.boot, True, v.unit, 1, frozenset(),
+        None, None, 3_000 + seq, v.wall, SYNCED,
+    )  # fmt: skip
+
+
+def report(rec: Reconciled, units: list | None = None) -> Report:  # type: ignore[type-arg]
+    return Report(
+        devices=1, seed=1, speed=1, sim_hours=1, real_s=1, pressed=rec.pressed, stored=rec.stored, lost=rec.lost,
+        duplicated=rec.duplicated, unexpected=rec.unexpected, mismatched=rec.mismatched, drained=True,
+        queued_at_end=0, drain_s=0, backlog_peak=0, delay_s=delay_summary(rec.delays_s),
+        time_status=dict(rec.time_status), corrected_max_error_s=0, faults={}, faults_skipped={}, units=units or [],
+    )  # fmt: skip
+
+
+def test_a_lost_vote_fails_the_run_with_exit_status_1() -> None:
+    from sim.report import reconcile_device
+
+    rec = Reconciled()
+    reconcile_device("t-1", {1: press(1, 9), 2: press(2, 3)}, [stored(1, 9)], rec)
+    r = report(rec)
+    assert (rec.lost, rec.lost_examples) == (1, ["t-1#2"])
+    assert not r.ok and r.exit_status() == 1
+    assert "lost 1" in r.format() and "FAILED" in r.format()
+
+
+def test_duplicated_invented_and_changed_votes_fail_the_run() -> None:
+    from sim.report import reconcile_device
+
+    rec = Reconciled()
+    reconcile_device(
+        "t-1", {1: press(1, 9), 2: press(2, 3)}, [stored(1, 9), stored(1, 9), stored(2, 4), stored(3, 1)], rec
+    )
+    assert (rec.duplicated, rec.mismatched, rec.unexpected, rec.lost) == (1, 1, 1, 0)
+    assert report(rec).exit_status() == 1
+
+
+def test_everything_stored_once_passes_with_delays_from_real_times() -> None:
+    from sim.report import reconcile_device
+
+    rec = Reconciled()
+    reconcile_device("t-1", {1: press(1, 9), 2: press(2, 3)}, [stored(1, 9), stored(2, 3)], rec)
+    assert report(rec).exit_status() == 0
+    assert rec.delays_s == [2.0, 2.0]
+
+
+def test_unit_scores_pressed_equal_fleet_from_a_real_store(tmp_path: Path) -> None:
+    store = SqliteFleetStore(tmp_path / "fleet.db")
+    truth = Truth()
+    answers = [10, 9, 9, 3, 7, 0, 10]
+    for seq, a in enumerate(answers, start=1):
+        truth.add("t-1", press(seq, a))
+    store.add_vote_batches([VoteBatch("t-1", 1, tuple(vote(s, a) for s, a in enumerate(answers, start=1)))], 5)
+    rec = reconcile(truth, store)
+    rows = unit_scores(truth, store)
+    store.close()
+    assert rec.lost == 0 and rec.stored == 7
+    assert len(rows) == 1 and rows[0].equal and rows[0].pressed_n == 7
+    assert rows[0].pressed == (4 - 2) / 7 * 100
+    assert not dataclasses.replace(rows[0], fleet_n=6).equal
+    assert report(rec, [dataclasses.replace(rows[0], fleet=1.0)]).exit_status() == 1
+
+
+def test_percentiles_by_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (50.0, 99.0, None)
