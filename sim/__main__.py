@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -95,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.units = scenario.units
         config.schedule = scenario.faults
     progress = Progress()
+    # SIGTERM unwinds like Ctrl-C, so the broker, the ingest and terminal processes are stopped too.
+    signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(143))
     try:
         report = FleetSim(config, on_progress=progress).run()
     finally:

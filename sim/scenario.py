@@ -135,11 +135,13 @@ def random_faults(
 ) -> list[Fault]:
     """``each`` faults of every kind at seeded random times, all ending by 80 % of the run.
 
-    Terminal faults pick seeded targets (``kill`` among the terminal processes); durations are
+    Terminal faults pick seeded targets, each a different terminal while there are enough (``kill``
+    among the terminal processes, which it restarts); durations are
     drawn from the kind's range but shrunk to fit the run.
     """
     rng = random.Random(f"faults-{seed}")
     out: list[Fault] = []
+    used: set[str] = set()  # one terminal fault per terminal where there are enough, so none is skipped
     for kind in kinds:
         pool = processes if kind == "kill" else terminals if kind in ("netcut", "powercut", "clock") else [None]
         if not pool:
@@ -148,7 +150,11 @@ def random_faults(
             lo, hi = FAULT_DURATION_S[kind]
             duration = min(rng.uniform(lo, hi), 0.25 * run_s)
             at = rng.uniform(0.1 * run_s, max(0.1 * run_s, 0.8 * run_s - duration))
-            out.append(Fault(round(at, 1), kind, round(duration, 1), rng.choice(list(pool))))
+            free = [t for t in pool if t not in used] or list(pool)
+            target = rng.choice(free)
+            if target is not None and kind != "kill":
+                used.add(target)
+            out.append(Fault(round(at, 1), kind, round(duration, 1), target))
     return sorted(out)
 
 
