@@ -35,6 +35,7 @@ from fleet.store import open_store
 from protocol import FleetState, decode_payload
 from protocol.topics import FLEET_STATE
 
+from .aggbench import bench_aggregate
 from .brokers import MosquittoBroker
 from .ceiling import bare_commit, bare_commit_latencies, open_bare_db, run_bare_ingest
 from .load import make_batches, publish_load
@@ -356,13 +357,23 @@ def report(results: dict[str, Any]) -> str:
             f"kiosk peak RSS with pygame loaded: {r['rss_mib']} MiB;"
             f" target under {KIOSK_RSS_TARGET_MIB:.0f} MiB: {_verdict(r['rss_mib'] < KIOSK_RSS_TARGET_MIB)}"
         )
+    r = results.get("aggregate")
+    if r:
+        lines.append(
+            f"fleet store aggregation query (daily_counts + per-unit scores; not a dashboard) at {r['votes']:,} votes"
+            f" ({r['daily_rows']:,} unit-days, generated in {r['generate_s']} s): all time {r['all_time_s']} s,"
+            f" last 31 days {r['last_31_days_s']} s"
+        )
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of `hymy bench`."""
     p = argparse.ArgumentParser(prog="hymy bench", description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=("ingest", "press", "drain", "kiosk"), help="run only these parts")
+    p.add_argument(
+        "--only", nargs="+", choices=("ingest", "press", "drain", "kiosk", "aggregate"), help="run only these parts"
+    )
+    p.add_argument("--agg-votes", type=int, default=10_000_000, help="votes for the store's aggregation query")
     p.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and bare per ingest load")
     p.add_argument("--json", type=Path, default=Path("bench-results/bench.json"), help="where to write the figures")
@@ -372,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks, print the figures and write them as JSON."""
     args = build_parser().parse_args(argv)
-    parts = set(args.only or ("ingest", "press", "drain", "kiosk"))
+    parts = set(args.only or ("ingest", "press", "drain", "kiosk", "aggregate"))
     quick = args.quick
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "quick": quick},
@@ -393,6 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "drain" in parts:
             steps.append(("drain", "drain", lambda: bench_drain(workdir, 1000 if quick else 10_000)))
+        if "aggregate" in parts:
+            steps.append(
+                ("aggregate", "aggregate", lambda: bench_aggregate(workdir, 50_000 if quick else args.agg_votes))
+            )
         if "kiosk" in parts:
             steps.append(("kiosk", "kiosk", lambda: bench_kiosk(workdir, 50 if quick else 500)))
         for _, key, step in steps:
