@@ -76,7 +76,9 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     words = list(sys.argv[1:] if argv is None else argv)
     if words[:1] == ["kiosk"]:  # ``python -m device kiosk ...`` reads like ``hymy kiosk ...``
         words = words[1:]
-    if any(w.split("=")[0] in ("--settings", "--screenshot") for w in words) and "--headless" not in words:
+    if (
+        any(w.split("=")[0] in ("--settings", "--screenshot") for w in words) or words in (["-h"], ["--help"])
+    ) and "--headless" not in words:
         from .kiosk import main as kiosk_main
 
         return kiosk_main(words)

@@ -182,7 +182,12 @@ class Kiosk:
 
 def build_parser() -> argparse.ArgumentParser:
     """The kiosk's command line."""
-    p = argparse.ArgumentParser(prog="hymy kiosk", description=(__doc__ or "").splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="hymy kiosk",
+        description=(__doc__ or "").splitlines()[0],
+        epilog="Without --settings: `hymy kiosk --headless --db PATH --device ID [--broker HOST:PORT]` runs a "
+        "terminal with no screen whose answers come from standard input, one number a line.",
+    )
     p.add_argument("--settings", type=Path, help="the terminal's settings file (see device/kiosk.example.toml)")
     p.add_argument("--screenshot", type=Path, metavar="DIR", help="write every screen as PNGs to DIR and exit")
     p.add_argument("--windowed", action="store_true", help="a window instead of full screen (for a desktop)")

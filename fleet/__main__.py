@@ -119,7 +119,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
 def _push_config(args: argparse.Namespace, store: SqliteFleetStore) -> int:
     doc = json.loads(args.doc.read_text(encoding="utf-8")) if args.doc else default_config_doc(args.unit)
     config = store.set_config(args.device, args.version, doc)
-    print(f"{args.device}: desired configuration is version {config.version}")
+    if doc.get("unit") is not None:
+        store.assign(args.device, doc["unit"])  # the registry and the document name the same unit
+    print(f"{args.device}: desired configuration is version {config.version} (unit {doc.get('unit')})")
     if args.broker:
         import paho.mqtt.client as paho
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from device.__main__ import main
 from device.clock import SystemClock
 from device.store import VoteStore
@@ -66,3 +68,18 @@ def test_headless_unplaced_terminal_takes_config_from_the_fleet_then_delivers(
     with VoteStore(store_path, DEVICE, SystemClock()) as store:
         assert store.depth() == 0
         assert store.load_config() == (2, config_doc)
+
+
+def test_help_shows_the_kiosk_and_names_the_headless_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "--settings" in out and "--screenshot" in out and "--headless" in out
+
+
+def test_the_desktop_settings_file_is_valid() -> None:
+    from device.settings import load_settings
+
+    settings = load_settings(Path(__file__).parents[2] / "device" / "kiosk.desktop.toml")
+    assert settings.input.kind == "keyboard" and settings.screen is not None and not settings.screen.fullscreen
