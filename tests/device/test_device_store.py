@@ -98,6 +98,14 @@ def test_wal_and_synchronous_full_in_effect(vote_store: VoteStore) -> None:
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
 
 
+def test_presses_stay_fully_synchronous_after_an_ack_is_marked(vote_store: VoteStore) -> None:
+    first = vote_store.record("q1", "faces4", 1, "fi")
+    assert vote_store.mark_delivered_ranges([(first.seq, first.seq)]) == 1
+    assert vote_store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL for the next press
+    vote_store.record("q1", "faces4", 2, "fi")
+    assert vote_store.depth() == 1
+
+
 def test_corrupt_file_gives_device_error(store_path: Path, fake_clock: FakeClock) -> None:
     store_path.write_bytes(b"this is not a database, it is a shopping list\n" * 200)
     with pytest.raises(DeviceError, match="corrupt|not a database"):
