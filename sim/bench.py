@@ -37,6 +37,7 @@ from protocol.topics import FLEET_STATE
 
 from .aggbench import bench_aggregate
 from .brokers import MosquittoBroker
+from .capacity import ACK_P99_BOUND_S, DEFAULT_STEPS, bench_capacity
 from .ceiling import bare_commit, bare_commit_latencies, open_bare_db, run_bare_ingest
 from .load import make_batches, publish_load
 
@@ -46,6 +47,8 @@ INGEST_AIM = 0.8
 PRESS_P99_TARGET = 2.0
 DRAIN_TARGET_S = 5.0
 KIOSK_RSS_TARGET_MIB = 80.0
+#: What `hymy bench` runs without --only; capacity ramps for minutes of real time, so it is asked for by name.
+DEFAULT_PARTS = ("ingest", "press", "drain", "kiosk", "aggregate")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -312,6 +315,50 @@ def bench_kiosk(workdir: Path, n: int) -> dict[str, Any]:
         return pool.submit(_kiosk_figures, n, str(workdir)).result(timeout=600)
 
 
+def bench_capacity_with_ceiling(workdir: Path, quick: bool, rounds: int) -> dict[str, Any]:
+    """The capacity ramp, then in the same run the ingest's saturated throughput for one-vote batches (its ceiling)."""
+    if quick:
+        result = bench_capacity(workdir, (10, 40), window_s=3, hb_s=1, vote_s=2, warmup_s=1)
+    else:
+        result = bench_capacity(workdir, DEFAULT_STEPS)
+    result["ceiling"] = bench_ingest(workdir, rounds, 5, 200 if quick else 1000, 1)
+    return result
+
+
+def _capacity_lines(r: dict[str, Any]) -> list[str]:
+    """One line per step and the verdict beside the ingest's saturated throughput."""
+    lines = []
+    for s in r["steps"]:
+        load, procs = s["load"], s["processes"]
+        per = ", ".join(f"{name} {p['cpu_percent']}% CPU {p['rss_mib']} MiB" for name, p in procs.items())
+        lines.append(
+            f"capacity {s['terminals']} terminals: offered {s['offered_votes_per_s']} votes/s +"
+            f" {round(s['offered_messages_per_s'] - s['offered_votes_per_s'], 2)} heartbeats/s, stored"
+            f" {s['stored_votes_per_s']} votes/s; press->ack p50 {load['ack_p50_s']} s, p99 {load['ack_p99_s']} s;"
+            f" backlog {load['backlog_first_third']} -> {load['backlog_last_third']},"
+            f" never acked {load['never_acked']},"
+            f" disconnects {load['disconnects']}, generator late p99 {load['schedule_late_p99_s']} s; {per}"
+            f" -> {'carried' if s['carried'] else 'NOT carried'}"
+        )
+    c = r["ceiling"]
+    carried = [s for s in r["steps"] if s["terminals"] == r["carries"]]
+    at = carried[0] if carried else None
+    used = (
+        f" ({at['stored_votes_per_s'] / max(c['ours_votes_per_s']):.1%} of its saturated throughput,"
+        f" ingest at {at['processes']['ingest']['cpu_percent']}% of a core)"
+        if at
+        else ""
+    )
+    bound = " (at least: the largest step tried; the load generator, not the fleet, ended the ramp)"
+    lines.append(
+        f"capacity: one fleet server carries {r['carries']} terminals{bound if r['lower_bound'] else ''}"
+        f" at a heartbeat every {r['heartbeat_s']:g} s and a press every {r['press_every_s']:g} s each, ack p99 under"
+        f" {ACK_P99_BOUND_S:g} s{used}; ceiling in this run: the same ingest saturated with one-vote batches stores"
+        f" {max(c['ours_votes_per_s'])} votes/s vs the bare subscriber's {max(c['bare_votes_per_s'])} votes/s"
+    )
+    return lines
+
+
 def _verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
@@ -357,6 +404,9 @@ def report(results: dict[str, Any]) -> str:
             f"kiosk peak RSS with pygame loaded: {r['rss_mib']} MiB;"
             f" target under {KIOSK_RSS_TARGET_MIB:.0f} MiB: {_verdict(r['rss_mib'] < KIOSK_RSS_TARGET_MIB)}"
         )
+    r = results.get("capacity")
+    if r:
+        lines += _capacity_lines(r)
     r = results.get("aggregate")
     if r:
         lines.append(
@@ -371,7 +421,10 @@ def build_parser() -> argparse.ArgumentParser:
     """Options of `hymy bench`."""
     p = argparse.ArgumentParser(prog="hymy bench", description=__doc__.splitlines()[0])
     p.add_argument(
-        "--only", nargs="+", choices=("ingest", "press", "drain", "kiosk", "aggregate"), help="run only these parts"
+        "--only",
+        nargs="+",
+        choices=("ingest", "press", "drain", "kiosk", "capacity", "aggregate"),
+        help="run only these parts (default: all but capacity, which takes about 8 minutes)",
     )
     p.add_argument("--agg-votes", type=int, default=10_000_000, help="votes for the store's aggregation query")
     p.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
@@ -383,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks, print the figures and write them as JSON."""
     args = build_parser().parse_args(argv)
-    parts = set(args.only or ("ingest", "press", "drain", "kiosk", "aggregate"))
+    parts = set(args.only or DEFAULT_PARTS)
     quick = args.quick
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "quick": quick},
@@ -404,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if "drain" in parts:
             steps.append(("drain", "drain", lambda: bench_drain(workdir, 1000 if quick else 10_000)))
+        if "capacity" in parts:
+            steps.append(("capacity", "capacity", lambda: bench_capacity_with_ceiling(workdir, quick, args.rounds)))
         if "aggregate" in parts:
             steps.append(
                 ("aggregate", "aggregate", lambda: bench_aggregate(workdir, 50_000 if quick else args.agg_votes))

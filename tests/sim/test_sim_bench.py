@@ -50,3 +50,20 @@ def test_the_kiosk_part_gives_each_inputs_latency_beside_a_bare_commit(tmp_path:
     assert_kiosk_figures(json.loads(out.read_text())["kiosk"])
     printed = capsys.readouterr().out
     assert "kiosk button -> stored" in printed and "kiosk peak RSS with pygame loaded" in printed
+
+
+def test_the_capacity_part_measures_each_process_beside_the_ingests_ceiling(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "capacity", "--rounds", "1", "--json", str(out)]) == 0
+    capacity = json.loads(out.read_text())["capacity"]
+    assert capacity["steps"] and capacity["carries"] >= 0
+    for step in capacity["steps"]:
+        assert step["load"]["votes_sent"] > 0
+        assert step["load"]["ack_p99_s"] >= step["load"]["ack_p50_s"] > 0
+        for name in ("ingest", "broker", "load"):
+            assert step["processes"][name]["rss_mib"] > 0
+            assert step["processes"][name]["cpu_percent"] is not None
+        assert isinstance(step["carried"], bool)
+    assert max(capacity["ceiling"]["ours_votes_per_s"]) > 0
+    assert max(capacity["ceiling"]["bare_votes_per_s"]) > 0
+    assert "one fleet server carries" in capsys.readouterr().out

@@ -1,0 +1,154 @@
+"""How many terminals one fleet server carries at one heartbeat a minute and a busy hour's presses.
+
+Each step starts a fresh Mosquitto and the real fleet ingest (``python -m fleet ingest``, its own
+process), then ``python -m sim.capload`` in a third process playing N terminals on the wire (one
+paho connection each, births, heartbeats, votes in batches of one, waiting for application acks).
+During a fixed real-time window the parent reads each process's CPU and memory from /proc and the
+fleet's stored vote count. A step is carried when every vote of the window is acknowledged, the
+backlog of unacknowledged votes does not grow and the press-to-ack p99 stays under the bound.
+
+All three processes share this machine's cores, so the generator's CPU competes with the fleet's;
+the figures say how much it used and how late its schedule ran, so a generator limit is visible.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fleet.store import open_store
+
+from .brokers import MosquittoBroker
+from .procs import Usage, cpu_percent, usage
+
+#: A vote must be acknowledged within this many seconds at p99 for a step to count as carried.
+ACK_P99_BOUND_S = 2.0
+#: Default ramp of terminals (as far as one load process on this 2-core machine goes).
+DEFAULT_STEPS = (100, 250, 500, 1000, 2000)
+
+
+def _figures(before: dict[str, Usage | None], after: dict[str, Usage | None], seconds: float) -> dict[str, Any]:
+    """CPU % of one core over the window, and RSS at its end, per process."""
+    return {
+        name: {
+            "cpu_percent": cpu_percent(before[name], after[name], seconds),
+            "rss_mib": None if (u := after.get(name)) is None else round(u.rss_mib, 1),
+            "peak_rss_mib": None if u is None else round(u.peak_rss_mib, 1),
+        }
+        for name in before
+    }
+
+
+def carried(step: dict[str, Any]) -> bool:
+    """Whether the fleet kept up: all acked, no growing backlog, p99 under the bound, nobody dropped.
+
+    The backlog grows when the unacknowledged votes of the window's last third exceed its first
+    third's by more than the votes offered in ACK_P99_BOUND_S: more than the latency bound allows.
+    """
+    load = step["load"]
+    p99 = load["ack_p99_s"]
+    growing = load["backlog_last_third"] > load["backlog_first_third"] + step["offered_votes_per_s"] * ACK_P99_BOUND_S
+    return (
+        load["never_acked"] == 0
+        and load["disconnects"] == 0
+        and not growing
+        and p99 is not None
+        and p99 <= ACK_P99_BOUND_S
+    )
+
+
+def run_step(
+    workdir: Path, n: int, *, window_s: float, hb_s: float, vote_s: float, warmup_s: float, log: Path
+) -> dict[str, Any]:
+    """One step: a fresh broker and ingest, N load terminals, one measured window."""
+    from .bench import fleet_ingest
+
+    db = workdir / f"capacity-{n}.db"
+    with MosquittoBroker(max_inflight_messages=1000) as broker:
+        with fleet_ingest(broker.host, broker.port, db, log) as ingest:
+            cmd = [sys.executable, "-m", "sim.capload", "--host", broker.host, "--port", str(broker.port),
+                   "--terminals", str(n), "--prefix", f"cap{n}", "--hb-s", str(hb_s), "--vote-s", str(vote_s),
+                   "--warmup-s", str(warmup_s), "--window-s", str(window_s), "--hold"]  # fmt: skip
+            with open(log, "ab") as err:
+                load = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+            pids = {"ingest": ingest.pid, "broker": broker.pid, "load": load.pid}
+            events: dict[str, dict[str, Any]] = {}
+            before: dict[str, Usage | None] = {}
+            after: dict[str, Usage | None] = {}
+            stored_before = stored_after = 0
+            t0 = t1 = 0.0
+            with load:
+                assert load.stdout is not None and load.stdin is not None
+                for line in load.stdout:
+                    msg = json.loads(line)
+                    events[msg["event"]] = msg
+                    if msg["event"] == "start":
+                        t0 = time.monotonic()
+                        before = {name: usage(pid) for name, pid in pids.items() if pid is not None}
+                        stored_before = _stored(db)
+                    elif msg["event"] == "end":
+                        # The load process waits for its stdin to close, so it is still alive to be read.
+                        # CPU is read over the window and the short wait for its late acks after it.
+                        t1 = time.monotonic()
+                        after = {name: usage(pid) for name, pid in pids.items() if pid is not None}
+                        stored_after = _stored(db)
+                        break
+                load.stdin.close()
+                load.wait(60)
+            if "end" not in events:
+                raise RuntimeError(f"capacity load for {n} terminals failed (see {log})")
+    seconds = t1 - t0
+    step: dict[str, Any] = {
+        "terminals": n,
+        "measured_s": round(seconds, 1),
+        "load": events["end"],
+        "processes": _figures(before, after, seconds),
+        "stored_votes_per_s": round((stored_after - stored_before) / seconds, 2),
+        "offered_votes_per_s": round(n / vote_s, 2),
+        "offered_messages_per_s": round(n / vote_s + n / hb_s, 2),
+    }
+    step["carried"] = carried(step)
+    return step
+
+
+def _stored(db: Path) -> int:
+    """Votes in the fleet's store now (read beside the running ingest; WAL lets both)."""
+    store = open_store(str(db))
+    try:
+        return store.vote_count()
+    finally:
+        store.close()
+
+
+def bench_capacity(
+    workdir: Path,
+    steps: tuple[int, ...] = DEFAULT_STEPS,
+    *,
+    window_s: float = 60.0,
+    hb_s: float = 60.0,
+    vote_s: float = 60.0,
+    warmup_s: float = 5.0,
+) -> dict[str, Any]:
+    """Ramp the terminals step by step; the largest carried step is what one fleet server carries."""
+    log = workdir / "capacity.log"
+    rows = []
+    for n in steps:
+        row = run_step(workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
+        rows.append(row)
+        if not row["carried"]:
+            break  # the next step would only be worse, and the run has a time budget
+    best = max((r for r in rows if r["carried"]), key=lambda r: r["terminals"], default=None)
+    return {
+        "heartbeat_s": hb_s,
+        "press_every_s": vote_s,
+        "window_s": window_s,
+        "ack_p99_bound_s": ACK_P99_BOUND_S,
+        "steps": rows,
+        "carries": best["terminals"] if best else 0,
+        "largest_tried": rows[-1]["terminals"] if rows else 0,
+        "lower_bound": bool(rows) and rows[-1]["carried"],  # the ramp ended before the fleet gave up
+    }
