@@ -91,8 +91,9 @@ class FleetStore(Protocol):
         include_misuse: bool = False,
         since_ms: int | None = None,
         until_ms: int | None = None,
+        unit: str | None = None,
     ) -> list[DailyCounts]:
-        """Answer counts per unit, question, scale and local day of each vote's best time."""
+        """Answer counts per unit, question, scale and local day of each vote's best time; ``unit`` keeps one."""
         ...
 
     def close(self) -> None:

@@ -291,3 +291,21 @@ def test_the_store_drops_nothing_silently(fleet_db: SqliteFleetStore, seq_lists:
     assert {v.seq for v in fleet_db.stored_votes(device)} == known | given_seqs
     assert fleet_db.vote_count(device) - before == stored.new == len(given_seqs - known)
     assert stored.new + stored.duplicates == sum(map(len, seq_lists)) and not stored.conflicts
+
+
+def test_daily_counts_of_one_unit_include_its_terminals_votes_without_a_unit(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.add_vote_batches(
+        [
+            make_batch("term-a", [1, 2], answer=9),
+            make_batch("term-b", [1], answer=3, scale="faces4", unit="unit-b"),
+            make_batch("term-c", [1], answer=2, question="q-other", unit=None),
+        ],
+        RECEIVED,
+    )
+    fleet_db.assign("term-c", "unit-b")
+    keys = {(d.unit, d.question, d.scale): d.counts for d in fleet_db.daily_counts(unit="unit-b")}
+    assert keys == {
+        ("unit-b", "thl-nps", "faces4"): (0, 0, 0, 1),
+        ("unit-b", "q-other", "nps11"): (0, 0, 1) + (0,) * 8,
+    }
+    assert fleet_db.daily_counts(unit="unit-none") == []
