@@ -67,3 +67,13 @@ def test_the_capacity_part_measures_each_process_beside_the_ingests_ceiling(tmp_
     assert max(capacity["ceiling"]["ours_votes_per_s"]) > 0
     assert max(capacity["ceiling"]["bare_votes_per_s"]) > 0
     assert "one fleet server carries" in capsys.readouterr().out
+
+
+def test_the_aggregate_part_times_all_time_last_month_and_one_unit(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--only", "aggregate", "--json", str(out)]) == 0
+    agg = json.loads(out.read_text())["aggregate"]
+    assert agg["votes"] == 50_000 and agg["units"] == 50 and agg["generate_s"] >= 0
+    for key in ("all_time_s", "last_31_days_s", "one_unit_s"):
+        assert len(agg[key]) == 3
+    assert "fleet store aggregation query" in capsys.readouterr().out
