@@ -1,6 +1,7 @@
 """The terminal's one MQTT adapter: it owns every paho callback and turns them into events for one loop.
 
-paho runs its own network thread (``loop_start``) and reconnects with backoff; nothing in here
+paho runs its own network thread (``loop_start``) and reconnects with backoff, unless a shared
+``device.netloop`` driver is passed in (many terminals in one process); nothing in here
 decides anything about votes. Callbacks only put events on a queue, except one job that must
 happen on paho's thread before it dials again: refreshing the last will with a new connection
 counter, so every connection's will carries a number larger than any before it.
@@ -28,6 +29,7 @@ from protocol import topics
 
 from .clock import Clock
 from .errors import DeviceError, MqttError
+from .netloop import NetworkLoop, ThreadPerClient
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ class MqttLink:
         username: str | None = None,
         password: str | None = None,
         max_queued: int = 64,
+        network: NetworkLoop | None = None,
     ) -> None:
+        """``network`` drives paho's socket; None is paho's own thread, as on a real terminal."""
         self.device_id = topics.check_device_id(device_id)
         self.host = host
         self.port = port
@@ -101,6 +105,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._conn = 0  # the counter in the will paho holds now
         self._started = False
+        self._network = network if network is not None else ThreadPerClient()
         client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False, protocol=paho.MQTTv311
         )
@@ -149,7 +154,7 @@ class MqttLink:
             self._client.connect_async(self.host, self.port, keepalive=KEEPALIVE_S)
         except ValueError as exc:
             raise MqttError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
-        self._client.loop_start()
+        self._network.attach(self._client)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Say goodbye (offline state, since a clean disconnect sends no will), disconnect, stop paho's thread."""
@@ -163,7 +168,7 @@ class MqttLink:
             except (ValueError, RuntimeError) as exc:
                 log.warning("offline state not published on stop: %s", exc)
         self._client.disconnect()
-        self._client.loop_stop()
+        self._network.detach(self._client, timeout)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> bool:
         """Hand a message to paho; False when the link cannot take it now (a state, not an error)."""

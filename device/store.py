@@ -97,6 +97,9 @@ class VoteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open vote database {self.path}: {exc}") from exc
         self._conn = conn
+        #: Bumped after every commit that can add a pending vote (record, release), so the sync agent
+        #: can skip asking SQLite for new votes when nothing was added since it last found none.
+        self.revision = 0
         try:
             self._prepare()
         except sqlite3.DatabaseError as exc:
@@ -187,6 +190,7 @@ class VoteStore:
         with self._sql("recording a vote") as conn:
             seq = conn.execute(_INSERT, params).lastrowid
             conn.commit()
+            self.revision += 1
         assert seq is not None
         return vote._replace(seq=seq)
 
@@ -210,6 +214,7 @@ class VoteStore:
             protocol.check_vote(vote)  # a bad role or reason is a caller mistake; the vote stays held
             conn.execute("UPDATE votes SET role = ?, reason = ?, held = NULL WHERE seq = ?", (role, reason, seq))
             conn.commit()
+            self.revision += 1
         return vote
 
     def oldest_pending(self) -> Vote | None:

@@ -36,6 +36,7 @@ from protocol.limits import MAX_REPORT_REASON
 from .clock import Clock
 from .errors import DeviceError
 from .mqtt import Connected, Disconnected, MqttLink, Received
+from .netloop import NetworkLoop
 from .store import VoteStore
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,9 @@ class SyncAgent:
         fw: str = "hymy-0.1.0",
         username: str | None = None,
         password: str | None = None,
+        network: NetworkLoop | None = None,
     ) -> None:
+        """``network`` drives the MQTT client's socket (None: paho's own thread, as on a terminal)."""
         if not 1 <= batch_size <= protocol.MAX_BATCH_VOTES:
             raise ValueError(f"batch_size must be in 1..{protocol.MAX_BATCH_VOTES}")
         if max_in_flight < 1:
@@ -168,7 +171,16 @@ class SyncAgent:
         self._grace_ms = int(fleet_grace_s * 1000)
         self._events: queue.Queue[Any] = queue.Queue()
         self.link = MqttLink(
-            device_id, host, port, self._events, store.next_conn, clock, fw=fw, username=username, password=password
+            device_id,
+            host,
+            port,
+            self._events,
+            store.next_conn,
+            clock,
+            fw=fw,
+            username=username,
+            password=password,
+            network=network,
         )
         self._votes_topic = topics.device_topic(device_id, topics.VOTES)
         self._ack_topic = topics.device_topic(device_id, topics.ACK)
@@ -191,6 +203,8 @@ class SyncAgent:
         self._heartbeat_due = 0
         self._wake_pending = threading.Event()
         self._thread: threading.Thread | None = None
+        # (store revision, after) at which pending() last came back empty: nothing to ask SQLite again
+        self._none_pending_at: tuple[int, int] | None = None
 
     # -- public surface ------------------------------------------------------------------------
 
@@ -325,8 +339,12 @@ class SyncAgent:
         self._resend_due(now)
         while len(self._inflight) < window:
             after = max((f.votes[-1].seq for f in self._inflight.values()), default=0)
+            seen = (self.store.revision, after)  # read before the query, so a vote committed meanwhile counts
+            if seen == self._none_pending_at:
+                break
             votes = self.store.pending(self.batch_size, after=after)
             if not votes:
+                self._none_pending_at = seen
                 break
             batch = _InFlight(self._next_batch, votes, 1, now + self._ack_timeout_ms)
             self._next_batch += 1

@@ -1,0 +1,124 @@
+"""The shared network loop drives many terminals' MQTT clients from one thread, with paho's own guarantees."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.clock import SystemClock
+from device.netloop import SharedLoop
+from device.store import VoteStore
+from device.sync import SyncAgent
+from tests.waiting import wait_until
+
+DEVICE = "term-0001"
+
+
+@pytest.fixture
+def shared_loop() -> Iterator[SharedLoop]:
+    """One shared loop for the test's agents, closed after they have stopped."""
+    loop = SharedLoop()
+    yield loop
+    loop.close()
+
+
+def press(store: VoteStore, n: int, agent: SyncAgent) -> list[int]:
+    seqs = [store.record("q-visit", "faces4", i % 4, "fi", unit="unit-a").seq for i in range(n)]
+    agent.wake()
+    return seqs
+
+
+def test_votes_leave_only_on_the_fleets_ack(
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    shared_loop: SharedLoop,
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(network=shared_loop, ack_timeout_s=0.2)
+    seqs = press(synced_store, 5, agent)
+    fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes reached the fleet")
+    wait_until(lambda: agent.counters().resends >= 2, what="unacked batch resent")
+    assert synced_store.depth() == 5
+    fleet.ack(DEVICE, 1, seqs)
+    wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
+
+
+def test_broker_restart_mid_stream_loses_nothing(
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    broker: Any,
+    shared_loop: SharedLoop,
+) -> None:
+    fleet = fake_fleet()
+    agent = sync_agent(network=shared_loop, batch_size=10)
+    seqs = press(synced_store, 200, agent)
+    fleet.wait_for(lambda: len(fleet.batches) >= 2, what="stream under way")
+    broker.stop()
+    wait_until(lambda: not agent.connected, what="agent saw the broker go")
+    seqs += press(synced_store, 50, agent)
+    broker.start()
+    wait_until(lambda: synced_store.depth() == 0, what="backlog drained after the restart")
+    assert fleet.seqs == set(seqs)
+    assert agent.counters().connects >= 2
+
+
+def test_terminal_without_broker_drains_when_the_broker_starts(
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    broker: Any,
+    shared_loop: SharedLoop,
+) -> None:
+    broker.stop()
+    agent = sync_agent(network=shared_loop)
+    seqs = press(synced_store, 30, agent)
+    assert not agent.connected
+    broker.start()
+    fleet = fake_fleet()
+    wait_until(lambda: synced_store.depth() == 0, what="backlog drained after the broker started")
+    assert fleet.seqs == set(seqs)
+
+
+def test_many_terminals_share_one_thread_and_all_deliver(
+    tmp_path: Path, broker: Any, fake_fleet: Callable[..., Any], shared_loop: SharedLoop
+) -> None:
+    fleet = fake_fleet()
+    before = threading.active_count()
+    stores = [VoteStore(tmp_path / f"t{i}.db", f"term-{i:04d}", SystemClock()) for i in range(20)]
+    agents = [
+        SyncAgent(s, s.device_id, broker.host, broker.port, SystemClock(), fleet_grace_s=0.3, network=shared_loop)
+        for s in stores
+    ]
+    try:
+        for agent in agents:
+            agent.start()
+        # one loop thread per agent, and no paho thread: 20 terminals add 20 threads, not 40
+        assert threading.active_count() - before == len(agents)
+        for store, agent in zip(stores, agents, strict=True):
+            press(store, 7, agent)
+        wait_until(lambda: all(s.depth() == 0 for s in stores), what="every terminal drained")
+        assert len(fleet.seqs) == 7  # the fake fleet records seqs; each terminal sent 1..7
+        assert len(shared_loop) == len(agents)
+    finally:
+        for agent in agents:
+            agent.stop()
+        for store in stores:
+            store.close()
+    assert len(shared_loop) == 0  # a stopped agent's client is let go
+
+
+def test_stop_says_offline_and_lets_the_client_go(
+    sync_agent: Callable[..., SyncAgent], shared_loop: SharedLoop
+) -> None:
+    agent = sync_agent(network=shared_loop)
+    wait_until(lambda: agent.connected, what="connected")
+    assert len(shared_loop) == 1
+    agent.stop()
+    assert len(shared_loop) == 0
+    assert not agent.link.is_connected()
