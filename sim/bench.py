@@ -315,12 +315,14 @@ def bench_kiosk(workdir: Path, n: int) -> dict[str, Any]:
         return pool.submit(_kiosk_figures, n, str(workdir)).result(timeout=600)
 
 
-def bench_capacity_with_ceiling(workdir: Path, quick: bool, rounds: int) -> dict[str, Any]:
+def bench_capacity_with_ceiling(
+    workdir: Path, quick: bool, rounds: int, steps: Sequence[int] | None = None, window_s: float = 60.0
+) -> dict[str, Any]:
     """The capacity ramp, then in the same run the ingest's saturated throughput for one-vote batches (its ceiling)."""
     if quick:
-        result = bench_capacity(workdir, (10, 40), window_s=3, hb_s=1, vote_s=2, warmup_s=1)
+        result = bench_capacity(workdir, tuple(steps or (10, 40)), window_s=3, hb_s=1, vote_s=2, warmup_s=1)
     else:
-        result = bench_capacity(workdir, DEFAULT_STEPS)
+        result = bench_capacity(workdir, tuple(steps or DEFAULT_STEPS), window_s=window_s)
     result["ceiling"] = bench_ingest(workdir, rounds, 5, 200 if quick else 1000, 1)
     return result
 
@@ -344,14 +346,23 @@ def _capacity_lines(r: dict[str, Any]) -> list[str]:
     carried = [s for s in r["steps"] if s["terminals"] == r["carries"]]
     at = carried[0] if carried else None
     used = (
-        f" ({at['stored_votes_per_s'] / max(c['ours_votes_per_s']):.1%} of its saturated throughput,"
+        f" (its {at['stored_votes_per_s']} votes/s, heartbeats besides, are"
+        f" {at['stored_votes_per_s'] / max(c['ours_votes_per_s']):.1%} of the ingest's saturated throughput;"
         f" ingest at {at['processes']['ingest']['cpu_percent']}% of a core)"
         if at
         else ""
     )
-    bound = " (at least: the largest step tried; the load generator, not the fleet, ended the ramp)"
+    last = r["steps"][-1]
+    bound = (
+        f" (at least: the ramp's largest step, with the load generator at {last['processes']['load']['cpu_percent']}%"
+        f" of a core and its schedule late by {last['load']['schedule_late_p99_s']} s at p99)"
+    )
+    if r.get("limited_by"):
+        bound = f" (the next step failed; limited by the {r['limited_by']})"
+    elif not r["lower_bound"]:
+        bound = ""
     lines.append(
-        f"capacity: one fleet server carries {r['carries']} terminals{bound if r['lower_bound'] else ''}"
+        f"capacity: one fleet server carries {r['carries']} terminals{bound}"
         f" at a heartbeat every {r['heartbeat_s']:g} s and a press every {r['press_every_s']:g} s each, ack p99 under"
         f" {ACK_P99_BOUND_S:g} s{used}; ceiling in this run: the same ingest saturated with one-vote batches stores"
         f" {max(c['ours_votes_per_s'])} votes/s vs the bare subscriber's {max(c['bare_votes_per_s'])} votes/s"
@@ -432,6 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1_000_000,
         help="votes for the store's aggregation query (1 million; 10 million takes about 5 minutes to generate)",
     )
+    p.add_argument(
+        "--cap-steps",
+        type=int,
+        nargs="+",
+        help=f"terminals at each capacity step (default {' '.join(map(str, DEFAULT_STEPS))})",
+    )
+    p.add_argument("--cap-window", type=float, default=60.0, help="real seconds measured at each capacity step (60)")
     p.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and bare per ingest load")
     p.add_argument("--json", type=Path, default=Path("bench-results/bench.json"), help="where to write the figures")
@@ -463,7 +481,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "drain" in parts:
             steps.append(("drain", "drain", lambda: bench_drain(workdir, 1000 if quick else 10_000)))
         if "capacity" in parts:
-            steps.append(("capacity", "capacity", lambda: bench_capacity_with_ceiling(workdir, quick, args.rounds)))
+            steps.append(
+                (
+                    "capacity",
+                    "capacity",
+                    lambda: bench_capacity_with_ceiling(workdir, quick, args.rounds, args.cap_steps, args.cap_window),
+                )
+            )
         if "aggregate" in parts:
             steps.append(
                 ("aggregate", "aggregate", lambda: bench_aggregate(workdir, 50_000 if quick else args.agg_votes))

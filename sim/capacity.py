@@ -27,6 +27,9 @@ from .procs import Usage, cpu_percent, usage
 
 #: A vote must be acknowledged within this many seconds at p99 for a step to count as carried.
 ACK_P99_BOUND_S = 2.0
+#: A load process busier than this share of a core, or this late on its schedule, limits the run itself.
+GENERATOR_BUSY_PERCENT = 80.0
+GENERATOR_LATE_S = 0.5
 #: Default ramp of terminals (as far as one load process on this 2-core machine goes).
 DEFAULT_STEPS = (100, 250, 500, 1000, 2000)
 
@@ -151,4 +154,12 @@ def bench_capacity(
         "carries": best["terminals"] if best else 0,
         "largest_tried": rows[-1]["terminals"] if rows else 0,
         "lower_bound": bool(rows) and rows[-1]["carried"],  # the ramp ended before the fleet gave up
+        "limited_by": limited_by(rows[-1]) if rows and not rows[-1]["carried"] else None,
     }
+
+
+def limited_by(step: dict[str, Any]) -> str:
+    """Who failed a step: the load generator when it was itself saturated or late, else the fleet (broker + ingest)."""
+    cpu = step["processes"]["load"]["cpu_percent"] or 0.0
+    late = step["load"]["schedule_late_p99_s"] or 0.0
+    return "load generator" if cpu >= GENERATOR_BUSY_PERCENT or late >= GENERATOR_LATE_S else "fleet"
