@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults-each", type=int, default=1, help="faults of each kind at seeded random times (1)")
     p.add_argument("--scenario", type=Path, help="JSON with 'units' (rates, answers) and/or a fixed 'faults' list")
     p.add_argument("--hardware-every", type=int, default=10, help="every Nth terminal uses mock pins or loop:// (10)")
+    p.add_argument("--hardware-max", type=int, default=20, help="at most this many such terminals (20)")
     p.add_argument("--broker", type=_address, help="use this broker (HOST:PORT) instead of starting mosquitto")
     p.add_argument("--fleet-db", type=Path, help="an ingest already runs on this fleet database; do not start one")
     p.add_argument("--data", type=Path, help="keep terminal and fleet databases here (default: a temp dir)")
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fault_kinds=args.faults,
         faults_each=args.faults_each,
         hardware_every=args.hardware_every,
+        hardware_max=args.hardware_max,
         broker=args.broker,
         fleet_db=args.fleet_db,
         drain_timeout_s=args.drain_timeout,

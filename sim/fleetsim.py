@@ -1,8 +1,10 @@
 """A whole fleet without hardware: many terminals on the real device code, a real broker and the real fleet ingest.
 
 In-process terminals share one process (each with its own store, sync agent, paho client and
-clock); a few more run as ``sim.presser`` processes so a fault can SIGKILL one mid-write. Every
-in-process terminal reaches the broker through ``NetCut``, so any of them can lose its network.
+clock, their paho clients driven by one ``SharedLoop`` thread); a few more run as ``sim.presser``
+processes so a fault can SIGKILL one mid-write. The in-process terminals that a fault will cut off
+(netcut, powercut, clock) reach the broker through ``NetCut``; the rest connect to it directly, so
+hundreds of terminals do not all pass through one Python thread.
 Patients press on simulated time; faults run from a schedule on their own thread; at the end the
 simulator waits for every queue to drain and reconciles its ground truth with the fleet's store.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from device.errors import DeviceError
+from device.netloop import SharedLoop
 from fleet.sqlite_store import SqliteFleetStore
 from protocol import Vote
 from protocol.scales import SCALES
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 DEFAULT_START = datetime(2025, 3, 3, 6, 30, tzinfo=TZ)
 #: Presses per real second of each terminal process (they run at real time, beside the simulation).
 PROCESS_RATE = 4.0
+#: Faults that cut one in-process terminal off the network, so it must connect through the proxy.
+CUT_OFF_KINDS = frozenset({"netcut", "powercut", "clock"})
 
 
 @dataclass
@@ -65,6 +70,8 @@ class SimConfig:
     schedule: list[Fault] | None = None
     processes: int = 2  # terminal processes (targets of the "kill" fault)
     hardware_every: int = 10  # every Nth in-process terminal presses through mock pins or loop:// serial
+    # at most this many: each mock button has a gpiozero hold thread that wakes ten times a second
+    hardware_max: int = 20
     broker: tuple[str, int] | None = None  # given: use it; no broker faults
     fleet_db: Path | None = None  # given: an ingest already runs on it; no ingest faults
     heartbeat_s: float = 60.0  # simulated
@@ -86,6 +93,8 @@ class Slot:
     hardware: MockButtons | LoopSerial | None = None
     sim: SimTerminal | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    host: str = "127.0.0.1"  # the proxy's, or the broker's for a terminal no fault cuts off
+    proxied: bool = True
 
 
 class FleetSim:
@@ -109,6 +118,7 @@ class FleetSim:
         self.ingest: Child | None = None
         self.proxy: NetCut | None = None
         self.dupes: Duplicator | None = None
+        self.network: SharedLoop | None = None
         self.fleet_db = config.fleet_db or config.data / "fleet.db"
         self.faults: list[Fault] = []
         self._sim0 = 0.0  # simulated seconds at which the patients' day begins (after placement)
@@ -123,13 +133,14 @@ class FleetSim:
             "max_backoff_s": max(300.0, 10.0 * speed),
             "fleet_grace_s": max(2.0, 1.0 * speed),
             "historical_after_s": 60.0,
+            "network": self.network,  # one thread drives every in-process terminal's paho client
         }
 
-    def _new_terminal(self, slot: Slot, host: str) -> SimTerminal:
+    def _new_terminal(self, slot: Slot) -> SimTerminal:
         return SimTerminal(
             slot.device,
             slot.db,
-            host,
+            slot.host,
             slot.port,
             rng=slot.answers,
             clock=slot.clock,
@@ -171,24 +182,32 @@ class FleetSim:
         wait_fleet_online(host, port, 60)
         self.proxy = NetCut(host, port)
         stack.callback(self.proxy.close)
+        self.network = SharedLoop()
+        stack.callback(self.network.close)  # after the terminals stop (an ExitStack unwinds backwards)
+        self.faults = self._schedule(devices, [f"simproc-{k + 1:02d}" for k in range(cfg.processes)])
+        cut_off = {str(f.target) for f in self.faults if f.kind in CUT_OFF_KINDS}
         master = random.Random(cfg.seed)
         for i, device in enumerate(devices):
             load = cfg.units[i % len(cfg.units)]
+            proxied = device in cut_off
             slot = Slot(
                 device,
                 load,
                 cfg.data / "terminals" / f"{device}.db",
-                self.proxy.add(device),
+                self.proxy.add(device) if proxied else port,
                 SimClock(self.base, device),
                 random.Random(master.getrandbits(64)),
                 random.Random(master.getrandbits(64)),
+                host="127.0.0.1" if proxied else host,
+                proxied=proxied,
             )
-            if cfg.hardware_every and i % cfg.hardware_every == cfg.hardware_every - 1:
+            hardware = sum(1 for s in self.slots if s.hardware is not None)
+            if cfg.hardware_every and i % cfg.hardware_every == cfg.hardware_every - 1 and hardware < cfg.hardware_max:
                 scale = (load.profile.question or {}).get("scale", "nps11")
                 hw = MockButtons if (i // cfg.hardware_every) % 2 == 0 else LoopSerial
                 slot.hardware = hw(SCALES[scale].size)
                 slot.hardware.start(self._on_answer(slot))
-            slot.sim = self._new_terminal(slot, "127.0.0.1")
+            slot.sim = self._new_terminal(slot)
             self.slots.append(slot)
         stack.callback(self._stop_terminals)
         for n, slot in enumerate(self.slots):  # a gentle connect storm: 50 at a time
@@ -323,7 +342,7 @@ class FleetSim:
         assert self.proxy is not None
         with slot.lock:
             slot.clock.reboot(synced=synced, wrong_by_ms=wrong_by_ms)
-            slot.sim = self._new_terminal(slot, "127.0.0.1")
+            slot.sim = self._new_terminal(slot)
             slot.sim.start()
             self.proxy.restore(slot.device)
 
@@ -381,7 +400,7 @@ class FleetSim:
         elif kind == "dupes" and self.dupes is not None:
             self.dupes.close_window()
 
-    def _schedule(self) -> list[Fault]:
+    def _schedule(self, devices: list[str], processes: list[str]) -> list[Fault]:
         cfg = self.cfg
         if cfg.schedule is not None:
             return cfg.schedule
@@ -389,9 +408,7 @@ class FleetSim:
             k for k in cfg.fault_kinds if not (k == "broker" and cfg.broker) and not (k == "ingest" and cfg.fleet_db)
         ]
         self.faults_skipped.update({k: cfg.faults_each for k in cfg.fault_kinds if k not in kinds})
-        return random_faults(
-            kinds, cfg.faults_each, self.run_s, cfg.seed, [s.device for s in self.slots], list(self.children)
-        )
+        return random_faults(kinds, cfg.faults_each, self.run_s, cfg.seed, devices, processes)
 
     def _fault_loop(self) -> None:
         events: list[tuple[float, int, str, Fault]] = []
@@ -474,7 +491,6 @@ class FleetSim:
         t0 = time.monotonic()
         with ExitStack() as stack:
             self._build(stack)
-            self.faults = self._schedule()
             self._sim0 = self.base.elapsed_s()  # fault times count from the first patient's day
             threads = [
                 threading.Thread(target=self._fault_loop, name="hymy-sim-faults", daemon=True),

@@ -50,7 +50,8 @@ class LoopSerial:
     kind = "serial"
 
     def __init__(self, buttons: int) -> None:
-        self.port = serial.serial_for_url("loop://", timeout=0.02)
+        # the board's own read timeout: a shorter one wakes the reader (and wants the GIL) needlessly often
+        self.port = serial.serial_for_url("loop://", timeout=0.1)
         self.board = SerialBoard("loop://", buttons=buttons, open_port=lambda: self.port)
 
     def start(self, on_answer: AnswerCallback) -> None:
