@@ -353,6 +353,12 @@ class _HymyAmqttBroker(_AmqttBroker):
         super().__init__(config, loop=loop)
         self._subscriptions = _SnapshotDict()
         self._open_writers: set[asyncio.StreamWriter] = set()
+        self._shutting_down = False
+
+    async def shutdown(self) -> None:
+        """Shut down; from here on, stopping a connection is forced (see ``_stop_handler``)."""
+        self._shutting_down = True
+        await super().shutdown()
 
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
@@ -406,6 +412,11 @@ class _HymyAmqttBroker(_AmqttBroker):
         whatever is buffered; then let amqtt stop it, cancelling again while it has not stopped and
         aborting the connection after a grace.
         """
+        if not self._shutting_down:
+            # A client that disconnected itself sends nothing more, so amqtt's own stop cannot hang;
+            # failing its stream here could drop a PUBLISH it sent (and we PUBACKed) just before.
+            await super()._stop_handler(handler)
+            return
         _hang_up(handler)
         stopping = asyncio.ensure_future(super()._stop_handler(handler))
         deadline = asyncio.get_running_loop().time() + HANDLER_STOP_GRACE_S
