@@ -48,6 +48,9 @@ ConfigCheck = Callable[[int, dict[str, Any]], "str | None"]
 #: Called with (version, doc) once the configuration is persisted, to apply it between interactions.
 ConfigHandler = Callable[[int, dict[str, Any]], None]
 
+#: Longest sleep of the loop when the clock's rate is known; every event wakes it earlier anyway.
+MAX_IDLE_S = 5.0
+
 _WAKE = object()
 _STOP = object()
 _HISTORICAL = frozenset({"historical"})
@@ -150,8 +153,16 @@ class SyncAgent:
         username: str | None = None,
         password: str | None = None,
         network: NetworkLoop | None = None,
+        clock_rate: float | None = None,
     ) -> None:
-        """``network`` drives the MQTT client's socket (None: paho's own thread, as on a terminal)."""
+        """``network`` drives the MQTT client's socket (None: paho's own thread, as on a terminal).
+
+        ``clock_rate`` is how many clock seconds pass per real second when that is known (the
+        simulator's speed), so the loop can sleep until its next deadline; None (a clock moved by
+        hand, or the default) keeps a look at least every half second.
+        """
+        if clock_rate is not None and clock_rate <= 0:
+            raise ValueError("clock_rate must be positive")
         if not 1 <= batch_size <= protocol.MAX_BATCH_VOTES:
             raise ValueError(f"batch_size must be in 1..{protocol.MAX_BATCH_VOTES}")
         if max_in_flight < 1:
@@ -203,6 +214,7 @@ class SyncAgent:
         self._heartbeat_due = 0
         self._wake_pending = threading.Event()
         self._thread: threading.Thread | None = None
+        self._clock_rate = clock_rate
         # (store revision, after) at which pending() last came back empty: nothing to ask SQLite again
         self._none_pending_at: tuple[int, int] | None = None
 
@@ -289,15 +301,20 @@ class SyncAgent:
                 self._count("loop_errors")
 
     def _wait_s(self) -> float:
-        """Sleep until the next deadline, but at least every half second so a fake clock still moves us."""
+        """Sleep until the next deadline, but at least every half second so a fake clock still moves us.
+
+        With a known clock rate the deadline is converted to real seconds and no polling is needed:
+        votes, acks and the link's changes arrive as events, which end the wait at once.
+        """
+        cap, rate = (0.5, 1.0) if self._clock_rate is None else (MAX_IDLE_S, self._clock_rate)
         if not self._connected:
-            return 0.5
+            return cap
         now = self.clock.mono_ms()
         due = [self._heartbeat_due]
         due.extend(f.deadline_ms for f in self._inflight.values())
         if self._fleet_online is None:
             due.append(self._grace_until)
-        return min(0.5, max(0.0, (min(due) - now) / 1000))
+        return min(cap, max(0.0, (min(due) - now) / 1000 / rate))
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:

@@ -134,6 +134,7 @@ class FleetSim:
             "fleet_grace_s": max(2.0, 1.0 * speed),
             "historical_after_s": 60.0,
             "network": self.network,  # one thread drives every in-process terminal's paho client
+            "clock_rate": speed,  # agents sleep until their next deadline instead of looking twice a second
         }
 
     def _new_terminal(self, slot: Slot) -> SimTerminal:

@@ -256,3 +256,16 @@ def test_heartbeat_reports_queue_depth(
     hb = fleet.heartbeats[0]
     assert (hb.device, hb.queue, hb.cfg, hb.fw) == (DEVICE, 3, 0, "test-fw")
     assert hb.oldest is not None and hb.oldest >= 0
+
+
+def test_an_agent_told_its_clock_rate_wakes_for_deadlines_alone(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(clock_rate=1.0, ack_timeout_s=0.2, heartbeat_s=0.3)
+    seqs = press(synced_store, 5, agent)
+    fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes reached the fleet")
+    wait_until(lambda: agent.counters().resends >= 2, what="unacked batch resent at its deadline")
+    fleet.wait_for(lambda: len(fleet.heartbeats) >= 3, what="heartbeats at their deadlines")
+    fleet.ack(DEVICE, 1, seqs)
+    wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
