@@ -122,3 +122,8 @@ def test_stop_says_offline_and_lets_the_client_go(
     agent.stop()
     assert len(shared_loop) == 0
     assert not agent.link.is_connected()
+
+
+def test_a_clock_rate_that_is_not_positive_is_a_caller_mistake(synced_store: VoteStore) -> None:
+    with pytest.raises(ValueError, match="clock_rate"):
+        SyncAgent(synced_store, DEVICE, "127.0.0.1", 1, SystemClock(), clock_rate=0)
