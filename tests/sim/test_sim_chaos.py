@@ -7,7 +7,6 @@ terminal process, a wrong clock and replayed, reordered batches.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from sim.scenario import FAULT_KINDS, TZ
 
 
 def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    started = time.monotonic()
     config = SimConfig(
         devices=30,
         processes=1,
@@ -39,4 +37,3 @@ def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     assert report.units and all(u.equal for u in report.units), text
     assert {"touch", "buttons", "serial"} <= set(report.inputs), text
     assert report.exit_status() == 0, text
-    assert time.monotonic() - started < 150, text
