@@ -13,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from device.clock import SystemClock
 from device.store import VoteStore
 from fleet.store import open_store
 from sim.brokers import BrokerRunner
-from tests.waiting import wait_until
+from tests import waiting
 
 VOTES = 1000
 TERMINALS = ("term-a01", "term-b02", "term-c03")
@@ -97,6 +97,14 @@ def test_every_vote_arrives_exactly_once_through_broker_restart_ingest_kill_and_
     fleet = start_fleet()
     terminals = {d: start_terminal(d) for d in TERMINALS}
     first_db = tmp_path / f"{TERMINALS[0]}.db"
+
+    def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait as tests.waiting does, but fail with what the children printed."""
+        try:
+            waiting.wait_until(predicate, timeout, what)
+        except AssertionError as exc:
+            logs = "\n".join(f"--- {name}:\n{processes.log(name)}" for name in (*TERMINALS, "fleet"))
+            raise AssertionError(f"{exc}\n{logs}") from None
 
     # (a) the broker goes away for a while mid-stream and comes back on the same port.
     wait_until(lambda: pressed(first_db) >= 150, 30, "presses before the broker outage")
