@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -118,7 +119,7 @@ def find_mosquitto() -> str | None:
     return None
 
 
-class BrokerRunner:
+class BrokerRunner(ABC):
     """What every broker runner offers: an address, start/stop/restart and a context manager."""
 
     host: str
@@ -130,21 +131,21 @@ class BrokerRunner:
         return f"mqtt://{self.host}:{self.port}"
 
     @property
+    @abstractmethod
     def running(self) -> bool:
         """Whether the broker is serving now."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start(self) -> None:
         """Start serving and return only once the port accepts connections."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop(self) -> None:
         """Stop serving and release everything the runner holds; safe to call twice."""
-        raise NotImplementedError
 
+    @abstractmethod
     def restart(self) -> None:
         """Stop and start again on the same port, as a broker restart looks to clients."""
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         self.start()
@@ -412,12 +413,12 @@ class _HymyAmqttBroker(_AmqttBroker):
         whatever is buffered; then let amqtt stop it, cancelling again while it has not stopped and
         aborting the connection after a grace.
         """
-        if not self._shutting_down:
-            # A client that disconnected itself sends nothing more, so amqtt's own stop cannot hang;
-            # failing its stream here could drop a PUBLISH it sent (and we PUBACKed) just before.
-            await super()._stop_handler(handler)
-            return
-        _hang_up(handler)
+        if self._shutting_down:
+            # Only when the broker goes away: failing the stream of a client that disconnected itself
+            # could drop a PUBLISH it sent (and we PUBACKed) just before its DISCONNECT. Outside
+            # shutdown (a DISCONNECT, a session taken over) the re-cancels below still end a reader
+            # whose one cancel was swallowed, so no connection is left open.
+            _hang_up(handler)
         stopping = asyncio.ensure_future(super()._stop_handler(handler))
         deadline = asyncio.get_running_loop().time() + HANDLER_STOP_GRACE_S
         try:
