@@ -27,6 +27,7 @@ from device.ui.display import Display
 from device.ui.flow import Flow
 from device.ui.views import NoticeView, ThanksView
 from protocol import Vote
+from tests.waiting import wait_until
 
 DEVICE = "term-0001"
 BUTTONS = (17, 27, 22, 23)
@@ -187,7 +188,10 @@ def test_a_serial_board_line_is_one_vote_and_lights_the_boards_led(
     board = SerialBoard(os.ttyname(slave))
     rig = KioskRig(vote_store, fake_clock, (1, config_doc), sources=[board])
     try:
-        os.write(master, b"HELLO hymy-board 1 4\nBTN 1\n")
+        wait_until(lambda: board.connected, what="the terminal to open the board's port")
+        os.write(master, b"HELLO hymy-board 1 4\n")  # as a board answers the terminal's HELLO?
+        assert board.hello.wait(5), "the board's HELLO was not heard"
+        os.write(master, b"BTN 1\n")
         deadline = time.monotonic() + 5
         while not rig.votes() and time.monotonic() < deadline:
             rig.kiosk.step(0.05)
