@@ -193,3 +193,16 @@ def sync_agent(synced_store: VoteStore, device_id: str, broker: Any) -> Iterator
     yield make
     for agent in agents:
         agent.stop()
+
+
+@pytest.fixture(params=["own-thread", "shared-loop"])
+def network(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Each network driver a sync agent can run on: paho's own thread (None) or one SharedLoop."""
+    if request.param == "own-thread":
+        yield None
+        return
+    from device.netloop import SharedLoop
+
+    loop = SharedLoop()
+    yield loop
+    loop.close()

@@ -1,4 +1,7 @@
-"""The shared network loop drives many terminals' MQTT clients from one thread, with paho's own guarantees."""
+"""The shared network loop drives many terminals' MQTT clients from one thread, with paho's own guarantees.
+
+Delivery only on the fleet's ack, a broker restart and a start with no broker are proven for both
+drivers in test_device_sync.py (the ``network`` fixture); here is what only the shared loop does."""
 
 from __future__ import annotations
 
@@ -30,59 +33,6 @@ def press(store: VoteStore, n: int, agent: SyncAgent) -> list[int]:
     seqs = [store.record("q-visit", "faces4", i % 4, "fi", unit="unit-a").seq for i in range(n)]
     agent.wake()
     return seqs
-
-
-def test_votes_leave_only_on_the_fleets_ack(
-    synced_store: VoteStore,
-    sync_agent: Callable[..., SyncAgent],
-    fake_fleet: Callable[..., Any],
-    shared_loop: SharedLoop,
-) -> None:
-    fleet = fake_fleet(acking=False)
-    agent = sync_agent(network=shared_loop, ack_timeout_s=0.2)
-    seqs = press(synced_store, 5, agent)
-    fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes reached the fleet")
-    wait_until(lambda: agent.counters().resends >= 2, what="unacked batch resent")
-    assert synced_store.depth() == 5
-    fleet.ack(DEVICE, 1, seqs)
-    wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
-
-
-def test_broker_restart_mid_stream_loses_nothing(
-    synced_store: VoteStore,
-    sync_agent: Callable[..., SyncAgent],
-    fake_fleet: Callable[..., Any],
-    broker: Any,
-    shared_loop: SharedLoop,
-) -> None:
-    fleet = fake_fleet()
-    agent = sync_agent(network=shared_loop, batch_size=10)
-    seqs = press(synced_store, 200, agent)
-    fleet.wait_for(lambda: len(fleet.batches) >= 2, what="stream under way")
-    broker.stop()
-    wait_until(lambda: not agent.connected, what="agent saw the broker go")
-    seqs += press(synced_store, 50, agent)
-    broker.start()
-    wait_until(lambda: synced_store.depth() == 0, what="backlog drained after the restart")
-    assert fleet.seqs == set(seqs)
-    assert agent.counters().connects >= 2
-
-
-def test_terminal_without_broker_drains_when_the_broker_starts(
-    synced_store: VoteStore,
-    sync_agent: Callable[..., SyncAgent],
-    fake_fleet: Callable[..., Any],
-    broker: Any,
-    shared_loop: SharedLoop,
-) -> None:
-    broker.stop()
-    agent = sync_agent(network=shared_loop)
-    seqs = press(synced_store, 30, agent)
-    assert not agent.connected
-    broker.start()
-    fleet = fake_fleet()
-    wait_until(lambda: synced_store.depth() == 0, what="backlog drained after the broker started")
-    assert fleet.seqs == set(seqs)
 
 
 def test_many_terminals_share_one_thread_and_all_deliver(

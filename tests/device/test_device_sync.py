@@ -37,10 +37,10 @@ def test_votes_are_delivered_after_the_fleet_acks(
 
 
 def test_broker_puback_alone_never_delivers_a_vote(
-    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+    network: Any, synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
 ) -> None:
     fleet = fake_fleet(acking=False)
-    agent = sync_agent(start=False, ack_timeout_s=0.2)
+    agent = sync_agent(start=False, ack_timeout_s=0.2, network=network)
     seqs = press(synced_store, 5)
     agent.start()
     fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes reached the fleet")
@@ -51,10 +51,14 @@ def test_broker_puback_alone_never_delivers_a_vote(
 
 
 def test_terminal_without_broker_queues_and_drains_when_broker_starts(
-    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], broker: Any
+    network: Any,
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    broker: Any,
 ) -> None:
     broker.stop()
-    agent = sync_agent()
+    agent = sync_agent(network=network)
     seqs = press(synced_store, 30, agent)
     assert not agent.connected
     assert synced_store.depth() == 30
@@ -65,10 +69,14 @@ def test_terminal_without_broker_queues_and_drains_when_broker_starts(
 
 
 def test_broker_restart_mid_stream_loses_nothing(
-    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], broker: Any
+    network: Any,
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    broker: Any,
 ) -> None:
     fleet = fake_fleet()
-    agent = sync_agent(batch_size=10)
+    agent = sync_agent(batch_size=10, network=network)
     seqs = press(synced_store, 200, agent)
     fleet.wait_for(lambda: len(fleet.batches) >= 2, what="stream under way")
     broker.stop()
