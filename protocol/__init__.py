@@ -5,9 +5,10 @@ See SPEC.md beside this file for the wire format a compatible terminal must foll
 
 from .codec import check_lang, check_vote, decode, decode_payload, encode, to_dict
 from .configdoc import setting, validate_config_doc
-from .errors import REASONS, ProtocolError
+from .errors import REASONS, PartialBatch, ProtocolError
 from .limits import CURRENT_VERSION, MAX_BATCH_VOTES, MAX_PAYLOAD_BYTES, SUPPORTED_VERSIONS
 from .messages import (
+    REFUSAL_REASONS,
     VOTE_FLAGS,
     Ack,
     Config,
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_BATCH_VOTES",
     "MAX_PAYLOAD_BYTES",
     "REASONS",
+    "REFUSAL_REASONS",
     "SCALES",
     "SUPPORTED_VERSIONS",
     "VOTE_FLAGS",
@@ -36,6 +38,7 @@ __all__ = [
     "FleetState",
     "Heartbeat",
     "Message",
+    "PartialBatch",
     "ProtocolError",
     "Scale",
     "TerminalState",

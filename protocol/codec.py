@@ -14,7 +14,7 @@ from typing import Any
 
 from . import topics
 from .configdoc import validate_config_doc
-from .errors import ProtocolError
+from .errors import PartialBatch, ProtocolError
 from .limits import (
     CURRENT_VERSION,
     MAX_ACK_RANGES,
@@ -25,11 +25,13 @@ from .limits import (
     MAX_ID,
     MAX_INT,
     MAX_PAYLOAD_BYTES,
+    MAX_REFUSALS,
     MAX_REPORT_REASON,
     SUPPORTED_VERSIONS,
 )
 from .messages import (
     CONFIG_STATUSES,
+    REFUSAL_REASONS,
     ROLES,
     VOTE_FLAGS,
     Ack,
@@ -225,23 +227,46 @@ _NO_FLAGS: frozenset[str] = frozenset()
 
 
 def _votes(obj: dict[str, Any]) -> VoteBatch:
-    _fields(obj, frozenset({"v", "type", "device", "batch", "votes"}), frozenset(), "votes")
+    _fields(obj, frozenset({"v", "type", "device", "batch", "votes"}), frozenset({"store"}), "votes")
     raw = obj["votes"]
     if type(raw) is not list or not 1 <= len(raw) <= MAX_BATCH_VOTES:
         raise _fail(f"votes must be a list of 1..{MAX_BATCH_VOTES} votes")
+    device, batch, store = _device(obj), _int(obj, "batch"), _opt_id(obj, "store")
     seen: set[str] = set()
     seen_langs: set[str] = set()
-    votes = tuple([_vote(v, seen, seen_langs) for v in raw])
+    try:
+        votes = tuple([_vote(v, seen, seen_langs) for v in raw])
+    except ProtocolError as exc:
+        raise _salvage(raw, device, batch, store, exc) from None
     if len({v.seq for v in votes}) != len(votes):
         raise _fail("a batch repeats a seq")
-    return VoteBatch(device=_device(obj), batch=_int(obj, "batch"), votes=votes)
+    return VoteBatch(device=device, batch=batch, votes=votes, store=store)
 
 
-def _ack(obj: dict[str, Any]) -> Ack:
-    _fields(obj, frozenset({"v", "type", "device", "batch", "ranges"}), frozenset(), "ack")
-    raw = obj["ranges"]
-    if type(raw) is not list or not 1 <= len(raw) <= MAX_ACK_RANGES:
-        raise _fail(f"ranges must be a list of 1..{MAX_ACK_RANGES} ranges")
+def _salvage(raw: list[Any], device: str, batch: int, store: str | None, first: ProtocolError) -> ProtocolError:
+    """Split a batch with bad votes into the good ones and refusals, if every vote has its own seq.
+
+    Without a distinct valid seq for each vote there is nothing to refuse by name, so the whole
+    batch is rejected with the first fault, as any other malformed message.
+    """
+    seqs: list[Any] = [v.get("seq") if type(v) is dict else None for v in raw]
+    if not all(type(s) is int and 1 <= s <= MAX_INT for s in seqs) or len(set(seqs)) != len(seqs):
+        return first
+    good: list[Vote] = []
+    refused: list[tuple[int, str]] = []
+    for obj, seq in zip(raw, seqs, strict=True):
+        try:
+            good.append(_vote(obj, set(), set()))
+        except ProtocolError as exc:
+            refused.append((seq, exc.detail))
+    detail = f"{len(refused)} of {len(raw)} votes invalid, the first (seq {refused[0][0]}): {refused[0][1]}"
+    return PartialBatch(detail, VoteBatch(device, batch, tuple(good), store), tuple(refused))
+
+
+def _ranges(raw: Any, what: str, least: int) -> tuple[tuple[int, int], ...]:
+    """Inclusive seq ranges, ascending and disjoint, as seq_ranges builds them."""
+    if type(raw) is not list or not least <= len(raw) <= MAX_ACK_RANGES:
+        raise _fail(f"{what} must be a list of {least}..{MAX_ACK_RANGES} ranges")
     ranges: list[tuple[int, int]] = []
     for r in raw:
         if (
@@ -251,12 +276,45 @@ def _ack(obj: dict[str, Any]) -> Ack:
             or type(r[1]) is not int
             or not 1 <= r[0] <= r[1] <= MAX_INT
         ):
-            raise _fail(f"bad seq range {r!r}")
-        # Ascending and disjoint, as seq_ranges builds them, so a terminal can merge in one pass.
+            raise _fail(f"bad seq range {r!r} in {what}")
+        # Ascending and disjoint, so a terminal can merge in one pass.
         if ranges and r[0] <= ranges[-1][1]:
-            raise _fail(f"seq ranges must ascend without overlap, got {r!r} after {list(ranges[-1])!r}")
+            raise _fail(f"seq ranges must ascend without overlap, got {r!r} after {list(ranges[-1])!r} in {what}")
         ranges.append((r[0], r[1]))
-    return Ack(device=_device(obj), batch=_int(obj, "batch"), ranges=tuple(ranges))
+    return tuple(ranges)
+
+
+def _ack(obj: dict[str, Any]) -> Ack:
+    _fields(obj, frozenset({"v", "type", "device", "batch", "ranges"}), frozenset({"store", "refused"}), "ack")
+    ranges = _ranges(obj["ranges"], "ranges", 0)
+    refused: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+    raw = obj.get("refused")
+    if raw is not None:
+        if type(raw) is not list or not 1 <= len(raw) <= MAX_REFUSALS:
+            raise _fail(f"refused must be a list of 1..{MAX_REFUSALS} refusals")
+        for r in raw:
+            if type(r) is not dict:
+                raise _fail("a refusal must be an object")
+            _fields(r, frozenset({"reason", "ranges"}), frozenset(), "refusal")
+            reason = r["reason"]
+            if type(reason) is not str or reason not in REFUSAL_REASONS:
+                raise _fail(f"refusal reason must be one of {list(REFUSAL_REASONS)}, got {reason!r}")
+            if any(reason == done for done, _ in refused):
+                raise _fail(f"refusal reason {reason!r} given twice")
+            refused.append((reason, _ranges(r["ranges"], f"refused {reason}", 1)))
+    every = sorted([*ranges, *(rg for _, rs in refused for rg in rs)])
+    if not every:
+        raise _fail("an ack must name at least one seq")
+    for prev, cur in zip(every, every[1:], strict=False):
+        if cur[0] <= prev[1]:
+            raise _fail(f"seq range {list(cur)!r} overlaps {list(prev)!r}: a seq is acknowledged or refused once")
+    return Ack(
+        device=_device(obj),
+        batch=_int(obj, "batch"),
+        ranges=ranges,
+        store=_opt_id(obj, "store"),
+        refused=tuple(refused),
+    )
 
 
 def _state(obj: dict[str, Any]) -> TerminalState:
@@ -276,8 +334,8 @@ _HB_REQUIRED = frozenset(
 
 
 def _heartbeat(obj: dict[str, Any]) -> Heartbeat:
-    _fields(obj, _HB_REQUIRED, frozenset({"temp", "disk"}), "heartbeat")
-    disk = obj.get("disk")
+    _fields(obj, _HB_REQUIRED, frozenset({"temp", "disk", "refused"}), "heartbeat")
+    disk, refused = obj.get("disk"), obj.get("refused")
     return Heartbeat(
         device=_device(obj),
         wall=_int(obj, "wall"),
@@ -291,6 +349,7 @@ def _heartbeat(obj: dict[str, Any]) -> Heartbeat:
         fw=_text(obj, "fw", MAX_FW),
         temp=_opt_number(obj, "temp", -100.0, 200.0),
         disk=None if disk is None else _int(obj, "disk"),
+        refused=None if refused is None else _int(obj, "refused"),
     )
 
 
@@ -362,7 +421,17 @@ def decode_payload(payload: bytes) -> Message:
 def decode(topic: str, payload: bytes) -> Message:
     """Decode a message received on ``topic``, checking it belongs there and names that terminal."""
     device, kind = topics.parse_topic(topic)
-    msg = decode_payload(payload)
+    try:
+        msg = decode_payload(payload)
+    except PartialBatch as exc:
+        # The good votes are only usable if the batch came on its own terminal's votes topic.
+        _check_place(device, kind, exc.batch)  # type: ignore[arg-type]
+        raise
+    return _check_place(device, kind, msg)
+
+
+def _check_place(device: str, kind: str, msg: Message) -> Message:
+    """The message must be of the topic's kind and name the topic's terminal."""
     if device == topics.FLEET_SEGMENT:
         if not isinstance(msg, FleetState):
             raise _fail(f"{type(msg).__name__} on the fleet state topic")
@@ -416,9 +485,17 @@ def to_dict(msg: Message) -> dict[str, Any]:
     """The wire form of any message as a dict (before JSON)."""
     d: dict[str, Any] = {"v": CURRENT_VERSION, "type": _TYPE_NAMES[type(msg)]}
     if isinstance(msg, VoteBatch):
-        d.update(device=msg.device, batch=msg.batch, votes=[vote_to_dict(v) for v in msg.votes])
+        d["device"] = msg.device
+        if msg.store is not None:
+            d["store"] = msg.store
+        d.update(batch=msg.batch, votes=[vote_to_dict(v) for v in msg.votes])
     elif isinstance(msg, Ack):
-        d.update(device=msg.device, batch=msg.batch, ranges=[list(r) for r in msg.ranges])
+        d["device"] = msg.device
+        if msg.store is not None:
+            d["store"] = msg.store
+        d.update(batch=msg.batch, ranges=[list(r) for r in msg.ranges])
+        if msg.refused:
+            d["refused"] = [{"reason": reason, "ranges": [list(r) for r in rs]} for reason, rs in msg.refused]
     elif isinstance(msg, TerminalState):
         d.update(device=msg.device, online=msg.online, conn=msg.conn, wall=msg.wall)
         if msg.fw is not None:
@@ -441,6 +518,8 @@ def to_dict(msg: Message) -> dict[str, Any]:
             d["temp"] = float(msg.temp)
         if msg.disk is not None:
             d["disk"] = msg.disk
+        if msg.refused is not None:
+            d["refused"] = msg.refused
     elif isinstance(msg, Config):
         d.update(device=msg.device, version=msg.version, doc=msg.doc)
     elif isinstance(msg, ConfigReport):

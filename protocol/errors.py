@@ -27,3 +27,17 @@ class ProtocolError(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class PartialBatch(ProtocolError):
+    """A ``votes`` batch whose envelope is valid but some of whose votes are not.
+
+    The receiver can store ``batch`` (the valid votes, possibly none) and refuse the seqs in
+    ``refused`` with reason ``invalid``, so one vote the fleet cannot read (say, from newer
+    firmware) never blocks the rest of the terminal's backlog.
+    """
+
+    def __init__(self, detail: str, batch: object, refused: tuple[tuple[int, str], ...]) -> None:
+        super().__init__("invalid", detail)
+        self.batch = batch  # a VoteBatch; typed loosely to keep this module free of imports
+        self.refused = refused  # (seq, what was wrong with it)

@@ -29,6 +29,8 @@ MAX_SOURCE_TEXT = 500
 MAX_INT = 2**53 - 1
 #: Most seq ranges in one acknowledgement.
 MAX_ACK_RANGES = MAX_BATCH_VOTES
+#: Most refusal objects in one acknowledgement (each reason at most once).
+MAX_REFUSALS = 8
 #: Most flags on one vote.
 MAX_FLAGS = 8
 #: Longest interface text (a configured UI string or a follow-up choice).

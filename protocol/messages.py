@@ -15,6 +15,11 @@ VOTE_FLAGS = frozenset(
     }
 )
 ROLES = frozenset({"client", "relative", "other"})
+#: Why the fleet refuses a vote for good (an ack's ``refused``); the terminal sets such votes aside.
+REFUSAL_REASONS = (
+    "conflict",  # its identity (device, store, seq) is already stored as a different press
+    "invalid",  # it failed validation although its batch's envelope was valid
+)
 CONFIG_STATUSES = frozenset({"applied", "rejected"})
 
 
@@ -43,20 +48,32 @@ class Vote(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class VoteBatch:
-    """Votes of one terminal sent together; ``batch`` lets the terminal match the ack."""
+    """Votes of one terminal's vote store sent together; ``batch`` lets the terminal match the ack.
+
+    ``store`` names the database the votes were written to, so a vote's identity is
+    ``(device, store, seq)``: a terminal re-imaged under its old device id starts a new series that
+    cannot collide with the old one. None is the legacy series of a terminal that sends no store id.
+    """
 
     device: str
     batch: int
     votes: tuple[Vote, ...]
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """The fleet has durably stored (now or before) every seq in ``ranges``."""
+    """The fleet has durably stored (now or before) every seq in ``ranges`` of ``store``'s series.
+
+    ``refused`` maps a refusal reason to the seq ranges the fleet will never accept, so the
+    terminal sets them aside instead of waiting for an ack that cannot come.
+    """
 
     device: str
     batch: int
     ranges: tuple[tuple[int, int], ...]
+    store: str | None = None
+    refused: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()
 
     def seqs(self) -> Iterator[int]:
         """Every acknowledged seq, in order."""
@@ -91,6 +108,7 @@ class Heartbeat:
     fw: str
     temp: float | None = None  # CPU temperature, °C, where the platform gives it
     disk: int | None = None  # free disk, MiB, where the platform gives it
+    refused: int | None = None  # votes the fleet refused that the terminal has set aside, in all
 
 
 @dataclass(frozen=True, slots=True)
