@@ -10,6 +10,7 @@ configuration, so both survive reboots.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -69,6 +70,21 @@ def _add_held(db: Database) -> None:
     db.execute("ALTER TABLE votes ADD COLUMN held INTEGER")
 
 
+@MIGRATIONS(name="0004_store_identity")
+def _add_store_identity(db: Database) -> None:
+    # The store id makes a vote's identity (device, store, seq): a card re-imaged under the same
+    # device id starts a new series instead of reusing seqs the fleet already holds. A database that
+    # has already handed out seqs keeps sending them as it always did, in the legacy series ("");
+    # a new one gets a random id.
+    used = db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'votes' AND seq > 0").fetchone()
+    store = "" if used else secrets.token_hex(8)
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('store', ?)", (json.dumps(store),))
+    # A vote the fleet refused for good (SPEC 6.2): set aside with the reason, never sent again.
+    db.execute("ALTER TABLE votes ADD COLUMN refused TEXT")
+    db.execute("DROP INDEX votes_pending")
+    db.execute("CREATE INDEX votes_pending ON votes (seq) WHERE delivered IS NULL AND refused IS NULL")
+
+
 _COLUMNS = "seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason"
 _INSERT = (
     "INSERT INTO votes (question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason, held)"
@@ -88,8 +104,15 @@ class VoteStore:
     """The durable queue of presses; safe to share between the press thread and the sync loop."""
 
     def __init__(self, path: str | Path, device_id: str, clock: Clock) -> None:
+        """Open (creating or migrating) the vote database of terminal ``device_id``.
+
+        Raises StoreError when the file is unusable or belongs to another terminal: votes written
+        under one device id must never be sent under another.
+        """
         self.path = Path(path)
         self.device_id = device_id
+        #: This database's series of seqs (SPEC 7.1); "" is the legacy series, sent with no store id.
+        self.store_id = ""
         self._clock = clock
         self._lock = threading.RLock()
         try:
@@ -121,6 +144,15 @@ class VoteStore:
             raise StoreError(f"vote database {self.path} refused WAL/synchronous=FULL (got {mode}, {sync})")
         self._db = Database(conn, execute_plugins=False)
         MIGRATIONS.apply(self._db)
+        owner = self._get(conn, "device")
+        if owner is None:
+            self._put(conn, "device", self.device_id)
+        elif owner != self.device_id:
+            raise StoreError(
+                f"vote database {self.path} belongs to terminal {owner!r}, not {self.device_id!r}: refusing to"
+                " send its votes under another id (fix device_id in the settings, or move the file aside)"
+            )
+        self.store_id = str(self._get(conn, "store"))
         # A vote held for its follow-up when the last process ended (power cut, crash) goes as it is.
         conn.execute("UPDATE votes SET held = NULL WHERE held IS NOT NULL")
         conn.commit()
@@ -199,7 +231,7 @@ class VoteStore:
         with self._sql("reading pending votes") as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM votes"
-                " WHERE delivered IS NULL AND held IS NULL AND seq > ? ORDER BY seq LIMIT ?",
+                " WHERE delivered IS NULL AND refused IS NULL AND held IS NULL AND seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
         return [_row_to_vote(r) for r in rows]
@@ -218,9 +250,15 @@ class VoteStore:
         return vote
 
     def oldest_pending(self) -> Vote | None:
-        """The oldest undelivered vote, for the heartbeat's backlog age."""
-        votes = self.pending(1)
-        return votes[0] if votes else None
+        """The oldest vote counted in ``depth`` (held ones too), for the heartbeat's backlog age.
+
+        It agrees with ``depth``: None exactly when depth is 0 (SPEC 6.4, ``oldest`` and ``queue``).
+        """
+        with self._sql("reading the oldest pending vote") as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM votes WHERE delivered IS NULL AND refused IS NULL ORDER BY seq LIMIT 1"
+            ).fetchone()
+        return None if row is None else _row_to_vote(row)
 
     def oldest_pending_wall_ms(self) -> int | None:
         """Wall time of the oldest undelivered vote, or None when the backlog is empty."""
@@ -228,10 +266,38 @@ class VoteStore:
         return None if vote is None else vote.wall
 
     def depth(self) -> int:
-        """How many votes wait for the fleet's acknowledgement."""
+        """How many votes wait for the fleet's acknowledgement (refused ones wait for nothing)."""
         with self._sql("counting pending votes") as conn:
-            (n,) = conn.execute("SELECT count(*) FROM votes WHERE delivered IS NULL").fetchone()
+            (n,) = conn.execute("SELECT count(*) FROM votes WHERE delivered IS NULL AND refused IS NULL").fetchone()
         return int(n)
+
+    def refused_count(self) -> int:
+        """How many votes the fleet has refused for good, for the heartbeat and the operator."""
+        with self._sql("counting refused votes") as conn:
+            (n,) = conn.execute("SELECT count(*) FROM votes WHERE refused IS NOT NULL").fetchone()
+        return int(n)
+
+    def refused_votes(self) -> list[tuple[Vote, str]]:
+        """Every vote set aside, with the fleet's reason, oldest first (kept for diagnosis)."""
+        with self._sql("reading refused votes") as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS}, refused FROM votes WHERE refused IS NOT NULL ORDER BY seq")
+            return [(_row_to_vote(r[:-1]), r[-1]) for r in rows]
+
+    def mark_refused(self, reason: str, ranges: Iterable[tuple[int, int]]) -> int:
+        """Set aside pending votes the fleet refused for good; returns how many were still pending.
+
+        They are kept (never sent again, never pruned) so an operator can see what was refused and why.
+        """
+        changed = 0
+        with self._sql("setting refused votes aside") as conn:
+            for lo, hi in ranges:
+                cur = conn.execute(
+                    "UPDATE votes SET refused = ? WHERE seq BETWEEN ? AND ? AND delivered IS NULL AND refused IS NULL",
+                    (reason, lo, hi),
+                )
+                changed += cur.rowcount
+            conn.commit()
+        return changed
 
     def last_vote(self) -> Vote | None:
         """The most recent press, delivered or not, so a restarted terminal still knows its pace."""
@@ -256,7 +322,9 @@ class VoteStore:
             try:
                 for lo, hi in ranges:
                     cur = conn.execute(
-                        "UPDATE votes SET delivered = ? WHERE seq BETWEEN ? AND ? AND delivered IS NULL", (now, lo, hi)
+                        "UPDATE votes SET delivered = ? WHERE seq BETWEEN ? AND ? AND delivered IS NULL"
+                        " AND refused IS NULL",
+                        (now, lo, hi),
                     )
                     changed += cur.rowcount
                 conn.commit()

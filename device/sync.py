@@ -10,8 +10,15 @@ guarantee 2); a broker PUBACK means nothing here. Sending rules:
   still goes out with backoff, so a wrong or stale fleet state cannot stall the backlog forever.
 * Batches are contiguous runs of pending votes, oldest first, up to ``max_in_flight`` in flight.
 * A batch not acked within its deadline is resent; each resend doubles the deadline up to
-  ``max_backoff_s``. After a timeout the agent probes with one batch until an ack arrives, so a
-  dead fleet gets a trickle, not a flood.
+  ``max_backoff_s``. If acks for other batches arrived since it went out, the fleet is alive
+  and ignoring just this batch: it is *stalled*, resent on its own backoff, and no longer holds
+  a place in the window, so everything pressed after it still flows. If no ack arrived at all
+  the fleet looks dead: the agent probes with one batch at a time, each probe a different batch
+  (rotating through the backlog), so a dead fleet gets a trickle, not a flood, and a fleet that
+  is alive but never answers one batch answers the next probe. Any ack (or refusal) ends
+  probing, and proves the fleet online whatever a stale retained state says.
+* A refusal in an ack (SPEC 6.2: ``conflict``, ``invalid``) sets those votes aside for good:
+  counted, reported in the heartbeat, never resent.
 * On reconnect everything unacked is sent again from the oldest pending vote; duplicates are
   harmless because the fleet stores votes idempotently.
 """
@@ -66,6 +73,9 @@ class SyncCounters:
     acks: int = 0
     votes_acked: int = 0
     duplicate_acks: int = 0
+    foreign_acks: int = 0  # acks for another store's series (a re-imaged terminal's predecessor): ignored
+    votes_refused: int = 0  # votes the fleet refused for good and this agent set aside
+    stalls: int = 0  # batches found ignored by a live fleet (others were acked meanwhile)
     heartbeats: int = 0
     configs_applied: int = 0
     configs_rejected: int = 0
@@ -82,6 +92,8 @@ class _InFlight:
     votes: list[Vote]
     attempts: int
     deadline_ms: int
+    acks_at_send: int = 0  # how many acks had arrived when it last went out
+    stalled: bool = False  # the fleet answered others since, not this one: holds no window place
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -208,6 +220,10 @@ class SyncAgent:
         self._next_batch = 1
         self._max_sent = 0
         self._probing = False
+        self._probe_attempts = 0
+        self._acks_seen = 0
+        self._store_id = store.store_id or None
+        self._refused_total = store.refused_count()
         self._connected = False
         self._fleet_online: bool | None = None
         self._grace_until = 0
@@ -354,21 +370,27 @@ class SyncAgent:
         if window == 0:
             return
         self._resend_due(now)
-        while len(self._inflight) < window:
+        while sum(1 for f in self._inflight.values() if not f.stalled) < window:
             after = max((f.votes[-1].seq for f in self._inflight.values()), default=0)
-            seen = (self.store.revision, after)  # read before the query, so a vote committed meanwhile counts
-            if seen == self._none_pending_at:
+            if not self._send_next(after, now, now + self._ack_timeout_ms):
                 break
-            votes = self.store.pending(self.batch_size, after=after)
-            if not votes:
-                self._none_pending_at = seen
-                break
-            batch = _InFlight(self._next_batch, votes, 1, now + self._ack_timeout_ms)
-            self._next_batch += 1
-            if not self._publish_batch(batch, now):
-                break
-            self._inflight[batch.batch] = batch
-            self._count("batches_sent")
+
+    def _send_next(self, after: int, now: int, deadline_ms: int) -> bool:
+        """Send the next contiguous run of pending votes after seq ``after``; False when none or no link."""
+        seen = (self.store.revision, after)  # read before the query, so a vote committed meanwhile counts
+        if seen == self._none_pending_at:
+            return False
+        votes = self.store.pending(self.batch_size, after=after)
+        if not votes:
+            self._none_pending_at = seen
+            return False
+        flight = _InFlight(self._next_batch, votes, 1, deadline_ms)
+        self._next_batch += 1
+        if not self._publish_batch(flight, now):
+            return False
+        self._inflight[flight.batch] = flight
+        self._count("batches_sent")
+        return True
 
     def _window(self, now: int) -> int:
         """How many batches may be in flight: none before the fleet is known, one while probing."""
@@ -378,31 +400,56 @@ class SyncAgent:
             return 1
         return self.max_in_flight
 
+    def _backoff(self, attempts: int) -> int:
+        return min(self._ack_timeout_ms << max(0, attempts - 1), self._max_backoff_ms)
+
     def _resend_due(self, now: int) -> None:
-        due = [f for f in self._inflight.values() if f.deadline_ms <= now]
-        if not due:
-            return
-        if not self._probing:
-            # The fleet went quiet: keep only the oldest batch in flight and probe with it.
-            self._probing = True
-            oldest = next(iter(self._inflight))
-            for batch in list(self._inflight):
-                if batch != oldest:
-                    del self._inflight[batch]
-            due = [self._inflight[oldest]] if self._inflight[oldest].deadline_ms <= now else []
-        for flight in due:
-            flight.attempts += 1
-            backoff = min(self._ack_timeout_ms << (flight.attempts - 1), self._max_backoff_ms)
-            flight.deadline_ms = now + backoff
-            if self._publish_batch(flight, now):
+        for flight in [f for f in self._inflight.values() if f.deadline_ms <= now]:
+            if flight.batch not in self._inflight:
+                continue  # dropped on entering probing, below
+            if self._acks_seen > flight.acks_at_send:
+                # The fleet answered other batches since this one went out: it is alive and ignoring
+                # this one. Resend it on its own backoff, but let the rest of the backlog flow past it.
+                if not flight.stalled:
+                    flight.stalled = True
+                    self._count("stalls")
+                    log.warning("batch %d (seqs %d..) unanswered by a live fleet", flight.batch, flight.votes[0].seq)
+                self._resend(flight, now)
+            elif not self._probing:
+                # Silence: the fleet looks dead. Keep only this batch in flight and probe with it.
+                self._probing = True
+                self._probe_attempts = 1
+                for batch in list(self._inflight):
+                    if batch != flight.batch:
+                        del self._inflight[batch]
+                self._resend(flight, now)
+            else:
+                # The probe went unanswered too. Probe with the next batch of the backlog (wrapping
+                # round), so one batch a live fleet never answers cannot hold up all the others.
+                self._probe_attempts += 1
+                del self._inflight[flight.batch]
+                deadline = now + self._backoff(self._probe_attempts)
+                if not self._send_next(flight.votes[-1].seq, now, deadline):
+                    self._none_pending_at = None
+                    if not self._send_next(0, now, deadline):
+                        self._inflight[flight.batch] = flight  # no link: keep it, try again later
+                        flight.deadline_ms = deadline
+                        continue
                 self._count("resends")
+
+    def _resend(self, flight: _InFlight, now: int) -> None:
+        flight.attempts += 1
+        flight.deadline_ms = now + self._backoff(flight.attempts)
+        if self._publish_batch(flight, now):
+            self._count("resends")
 
     def _publish_batch(self, flight: _InFlight, now: int) -> bool:
         boot = self.clock.boot_id()
         votes = tuple(self._outgoing(v, now, boot) for v in flight.votes)
-        payload = protocol.encode(protocol.VoteBatch(self.device_id, flight.batch, votes))
+        payload = protocol.encode(protocol.VoteBatch(self.device_id, flight.batch, votes, self._store_id))
         if not self.link.publish(self._votes_topic, payload, qos=1):
             return False
+        flight.acks_at_send = self._acks_seen
         self._max_sent = max(self._max_sent, votes[-1].seq)
         self._count("votes_sent", len(votes))
         return True
@@ -440,20 +487,39 @@ class SyncAgent:
             self._reject("unknown_topic")
 
     def _on_ack(self, ack: Ack) -> None:
+        if ack.store != self._store_id:
+            # Meant for another series of this device id (the card this one replaced): its seqs are not ours.
+            self._count("foreign_acks")
+            return
         # Only seqs this process has sent can be acked; a bogus wide range must not empty the backlog.
-        ranges = _merge([(lo, min(hi, self._max_sent)) for lo, hi in ack.ranges if lo <= self._max_sent])
+        ranges = self._clip(ack.ranges)
         changed = self.store.mark_delivered_ranges(ranges) if ranges else 0
         self._count("acks")
         self._count("votes_acked", changed)
         if changed == 0:
             self._count("duplicate_acks")
-        starts = [lo for lo, _ in ranges]
+        done = list(ranges)
+        for reason, refused_ranges in ack.refused:
+            clipped = self._clip(refused_ranges)
+            refused = self.store.mark_refused(reason, clipped) if clipped else 0
+            if refused:
+                self._refused_total += refused
+                self._count("votes_refused", refused)
+                log.warning("the fleet refused %d votes for good (%s): set aside, not resent", refused, reason)
+            done.extend(clipped)
+        done = _merge(done)
+        starts = [lo for lo, _ in done]
         for batch, flight in list(self._inflight.items()):
-            flight.votes = [v for v in flight.votes if not _acked(ranges, starts, v.seq)]
+            flight.votes = [v for v in flight.votes if not _acked(done, starts, v.seq)]
             if not flight.votes:
                 del self._inflight[batch]
-        if changed:
-            self._probing = False
+        # Any answer proves the fleet is up, whatever a stale retained state or a sibling's will says.
+        self._acks_seen += 1
+        self._probing = False
+        self._fleet_online = True
+
+    def _clip(self, ranges: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+        return _merge([(lo, min(hi, self._max_sent)) for lo, hi in ranges if lo <= self._max_sent])
 
     def _on_fleet_state(self, state: FleetState) -> None:
         was = self._fleet_online
@@ -531,6 +597,7 @@ class SyncAgent:
             fw=self.fw,
             temp=read_cpu_temp(),
             disk=free_disk_mib(self.store.path.parent),
+            refused=self._refused_total,
         )
         if self.link.publish(self._heartbeat_topic, protocol.encode(hb), qos=0):
             self._count("heartbeats")

@@ -68,6 +68,9 @@ def config_doc_with() -> Callable[..., dict[str, Any]]:
     return make_config_doc
 
 
+_LAST: Any = object()  # "the store id of the device's latest batch"
+
+
 class FakeFleet:
     """Plays the fleet's part over a real broker: records votes, then (optionally) acks them.
 
@@ -79,6 +82,7 @@ class FakeFleet:
         self.acking = acking
         self.announce = announce
         self.seqs: set[int] = set()
+        self.stores: dict[str, str | None] = {}  # the store id each device's latest batch carried
         self.batches: list[protocol.VoteBatch] = []
         self.states: list[protocol.TerminalState] = []
         self.heartbeats: list[protocol.Heartbeat] = []
@@ -107,6 +111,7 @@ class FakeFleet:
         with self._cond:
             if isinstance(msg, protocol.VoteBatch):
                 self.batches.append(msg)
+                self.stores[msg.device] = msg.store
                 self.seqs.update(v.seq for v in msg.votes)
             elif isinstance(msg, protocol.TerminalState):
                 self.states.append(msg)
@@ -116,16 +121,30 @@ class FakeFleet:
                 self.reports.append(msg)
             self._cond.notify_all()
         if isinstance(msg, protocol.VoteBatch) and self.acking:
-            self.ack(msg.device, msg.batch, [v.seq for v in msg.votes])
+            self.ack(msg.device, msg.batch, [v.seq for v in msg.votes], store=msg.store)
 
-    def ack(self, device: str, batch: int, seqs: Any) -> None:
-        """Acknowledge ``seqs`` as the real fleet does after its commit."""
-        ack = protocol.Ack(device, batch, protocol.seq_ranges(seqs))
+    def _store_of(self, device: str, store: Any) -> str | None:
+        with self._cond:
+            return self.stores.get(device) if store is _LAST else store
+
+    def ack(self, device: str, batch: int, seqs: Any, store: Any = _LAST) -> None:
+        """Acknowledge ``seqs`` of ``store``'s series as the real fleet does after its commit.
+
+        ``store`` defaults to the series of the device's latest batch; None is the legacy series.
+        """
+        ack = protocol.Ack(device, batch, protocol.seq_ranges(seqs), self._store_of(device, store))
         self.client.publish(f"hymy/v1/{device}/ack", protocol.encode(ack), qos=1)
 
-    def ack_ranges(self, device: str, ranges: tuple[tuple[int, int], ...]) -> None:
-        """Acknowledge raw ranges, for acks the terminal never asked for."""
-        self.client.publish(f"hymy/v1/{device}/ack", protocol.encode(protocol.Ack(device, 0, ranges)), qos=1)
+    def ack_ranges(self, device: str, ranges: tuple[tuple[int, int], ...], store: Any = _LAST) -> None:
+        """Acknowledge raw ranges (of the device's latest series unless told), for acks never asked for."""
+        ack = protocol.Ack(device, 0, ranges, self._store_of(device, store))
+        self.client.publish(f"hymy/v1/{device}/ack", protocol.encode(ack), qos=1)
+
+    def refuse(self, device: str, batch: int, seqs: Any, reason: str = "conflict", store: Any = _LAST) -> None:
+        """Refuse ``seqs`` for good, as the fleet does for a conflict or an invalid vote."""
+        refused = ((reason, protocol.seq_ranges(seqs)),)
+        ack = protocol.Ack(device, batch, (), self._store_of(device, store), refused)
+        self.client.publish(f"hymy/v1/{device}/ack", protocol.encode(ack), qos=1)
 
     def set_online(self, online: bool) -> None:
         """Publish the fleet's retained state."""

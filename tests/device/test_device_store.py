@@ -88,7 +88,7 @@ def test_migrations_rerun_safely(store_path: Path, fake_clock: FakeClock) -> Non
         (count,) = conn.execute("SELECT count(*) FROM votes").fetchone()
     finally:
         conn.close()
-    assert sorted(n for (n,) in names) == ["0001_votes", "0002_meta", "0003_held"]
+    assert sorted(n for (n,) in names) == ["0001_votes", "0002_meta", "0003_held", "0004_store_identity"]
     assert count == 3
 
 
