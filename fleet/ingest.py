@@ -10,7 +10,13 @@ One thread does everything that touches the store, in this order per drain:
 5. record states, heartbeats, config reports and rejections in one more transaction, and
    push the desired configuration to terminals that were born lagging behind it.
 
-If the store fails, the drain's batches are simply not acknowledged: terminals resend.
+If the store fails, the drain's batches are stored again one by one, so one batch the store cannot
+take delays only its own terminal; those not stored are simply not acknowledged and are resent.
+A vote the fleet can never take (an invalid vote in an otherwise sound batch, a seq already stored
+as a different press) is refused by name in the ack, so the terminal sets it aside and goes on.
+
+The ingest also republishes its online state every ``REPUBLISH_S`` seconds and at once when it sees
+an offline state on the fleet topic (a stale will of its own or a sibling's) while it is connected.
 """
 
 from __future__ import annotations
@@ -24,11 +30,24 @@ from dataclasses import dataclass, field, replace
 
 import paho.mqtt.client as paho
 
-from protocol import Ack, ConfigReport, FleetState, Heartbeat, ProtocolError, TerminalState, VoteBatch, decode, encode
+from protocol import (
+    Ack,
+    ConfigReport,
+    FleetState,
+    Heartbeat,
+    PartialBatch,
+    ProtocolError,
+    TerminalState,
+    VoteBatch,
+    decode,
+    encode,
+)
+from protocol.messages import seq_ranges
 from protocol.topics import ACK, CONFIG, FLEET_SEGMENT, device_topic, parse_topic
 
 from .errors import StoreError
 from .mqtt import DEFAULT_CLIENT_ID, Connected, Disconnected, Event, FleetMqtt
+from .records import StoredVotes
 from .store import FleetStore
 
 log = logging.getLogger(__name__)
@@ -37,8 +56,12 @@ log = logging.getLogger(__name__)
 DRAIN_CAP = 200
 #: Rejection reason recorded for a vote whose identity is taken by a different press.
 CONFLICT = "conflict"
+#: Rejection reason recorded for a vote refused because it is invalid in an otherwise sound batch.
+INVALID = "invalid"
 #: At most one log line per rejection reason (or store fault) in this many seconds.
 LOG_INTERVAL_S = 10.0
+#: How often the fleet says again that it is online (SPEC 8), so a stale will cannot stall terminals.
+REPUBLISH_S = 60.0
 
 
 @dataclass
@@ -51,7 +74,9 @@ class IngestCounters:
     duplicates: int = 0  # votes that were already stored (replays, overlaps)
     acks_sent: int = 0
     acks_failed: int = 0  # the link could not take the ack; the terminal resends and is acked then
-    conflicts: int = 0  # votes whose (device, seq) is stored as a different press: never acked
+    conflicts: int = 0  # votes whose (device, store, seq) is stored as a different press: refused
+    votes_refused: int = 0  # votes refused in acks (conflicts and invalid votes of sound batches)
+    state_republished: int = 0  # fleet online states published after the one at connect
     states: int = 0
     stale_states: int = 0
     heartbeats: int = 0
@@ -60,6 +85,21 @@ class IngestCounters:
     store_errors: int = 0
     drains: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Stored:
+    """StoredVotes of a drain where a batch's ranges are None when it could not be stored."""
+
+    ranges: list[tuple[tuple[int, int], ...] | None]
+    new: int
+    duplicates: int
+    conflicts: list[tuple[str, str, int]]
+    refused: list[tuple[tuple[int, int], ...]]
+
+    @classmethod
+    def of(cls, stored: StoredVotes) -> _Stored:
+        return cls(list(stored.ranges), stored.new, stored.duplicates, stored.conflicts, stored.refused)
 
 
 class _RateLimitedLog:
@@ -141,6 +181,8 @@ class Ingest:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._log = _RateLimitedLog(LOG_INTERVAL_S, time.monotonic)
+        self.republish_s = REPUBLISH_S
+        self._announced_at = time.monotonic()
 
     # -- running -------------------------------------------------------------------------------
 
@@ -182,6 +224,7 @@ class Ingest:
     def step(self, timeout: float = 1.0) -> int:
         """Wait up to ``timeout`` for events, then process every pending one (up to the cap)."""
         events = self._events
+        self._keep_announcing()
         try:
             first = events.get(timeout=timeout)
         except queue.Empty:
@@ -199,6 +242,7 @@ class Ingest:
     def _process(self, items: list[Event | None]) -> None:
         now = int(self._clock() * 1000)
         batches: list[VoteBatch] = []
+        invalid: dict[int, tuple[tuple[int, str], ...]] = {}  # batch index -> (seq, detail) refused as invalid
         states: list[TerminalState] = []
         heartbeats: list[Heartbeat] = []
         reports: list[ConfigReport] = []
@@ -212,6 +256,13 @@ class Ingest:
             topic, payload = item
             try:
                 msg = decode(topic, payload)
+            except PartialBatch as exc:
+                # A sound batch with some invalid votes: store the rest, refuse those by seq.
+                invalid[len(batches)] = exc.refused
+                batches.append(exc.batch)
+                sender = exc.batch.device
+                rejections.extend((INVALID, sender, f"vote seq {seq}: {detail}") for seq, detail in exc.refused)
+                continue
             except ProtocolError as exc:
                 rejections.append((exc.reason, _device_of(topic), exc.detail))
                 continue
@@ -225,7 +276,10 @@ class Ingest:
             elif kind is ConfigReport:
                 reports.append(msg)  # type: ignore[arg-type]
             elif kind is FleetState:
-                pass  # ours or a sibling ingest's, seen because hymy/v1/+/state also matches _fleet
+                # Ours or a sibling ingest's, seen because hymy/v1/+/state also matches _fleet. An
+                # offline one while we are up is a stale will: say online again, now.
+                if not msg.online:  # type: ignore[union-attr]
+                    self._announce()
             else:  # decode ties each type to its topic kind, and we subscribe to no others
                 rejections.append(("invalid", _device_of(topic), f"{kind.__name__} is not for the fleet"))
         with self._counters_lock:
@@ -237,26 +291,32 @@ class Ingest:
         for reason, device, detail in rejections:
             self._log.warning(f"rejected:{reason}", "rejected a message (%s) from %s: %s", reason, device, detail)
         if batches:
-            rejections += self._store_votes(batches, now)
+            rejections += self._store_votes(batches, invalid, now)
         if states or heartbeats or reports or rejections:
             self._record(states, heartbeats, reports, rejections, now)
 
-    def _store_votes(self, batches: list[VoteBatch], now: int) -> list[tuple[str, str | None, str]]:
-        """Store, then ack; returns conflicts to count as rejections."""
-        try:
-            stored = self.store.add_vote_batches(batches, now)
-        except StoreError as exc:
-            with self._counters_lock:
-                self._counters.store_errors += 1
-            self._log.warning("store:votes", "could not store %d vote batches, none acked: %s", len(batches), exc)
-            return []
-        # Committed: only now may terminals hear that these votes are safe.
+    def _store_votes(
+        self, batches: list[VoteBatch], invalid: dict[int, tuple[tuple[int, str], ...]], now: int
+    ) -> list[tuple[str, str | None, str]]:
+        """Store, then ack (with refusals); returns conflicts to count as rejections."""
+        stored = self._store_isolating(batches, now)
+        # Committed: only now may terminals hear that these votes are safe (or refused for good).
         publish = self.mqtt.publish
-        sent = failed = 0
-        for batch, ranges in zip(batches, stored.ranges, strict=True):
-            if not ranges:  # every vote of it conflicts: nothing may be acknowledged
+        sent = failed = refused_votes = 0
+        for i, (batch, ranges, conflicts) in enumerate(zip(batches, stored.ranges, stored.refused, strict=True)):
+            if ranges is None:  # not stored: no word at all, the terminal resends
                 continue
-            if publish(device_topic(batch.device, ACK), encode(Ack(batch.device, batch.batch, ranges)), 1):
+            refused: list[tuple[str, tuple[tuple[int, int], ...]]] = []
+            if conflicts:
+                refused.append((CONFLICT, conflicts))
+            bad = invalid.get(i)
+            if bad:
+                refused.append((INVALID, seq_ranges(seq for seq, _ in bad)))
+            if not ranges and not refused:
+                continue
+            refused_votes += sum(hi - lo + 1 for _, rs in refused for lo, hi in rs)
+            ack = Ack(batch.device, batch.batch, ranges, store=batch.store, refused=tuple(refused))
+            if publish(device_topic(batch.device, ACK), encode(ack), 1):
                 sent += 1
             else:
                 failed += 1
@@ -268,11 +328,50 @@ class Ingest:
             c.acks_sent += sent
             c.acks_failed += failed
             c.conflicts += len(stored.conflicts)
-        for device, seq in stored.conflicts:
+            c.votes_refused += refused_votes
+        for device, store, seq in stored.conflicts:
             self._log.error(
-                f"conflict:{device}", "%s sent seq %d again as a different press; not acked (seqs reused?)", device, seq
+                f"conflict:{device}",
+                "%s sent seq %d of store %r again as a different press; refused (seqs reused?)",
+                device,
+                seq,
+                store,
             )
-        return [(CONFLICT, device, f"seq {seq} is stored as a different press") for device, seq in stored.conflicts]
+        return [
+            (CONFLICT, device, f"seq {seq} of store {store!r} is stored as a different press")
+            for device, store, seq in stored.conflicts
+        ]
+
+    def _store_isolating(self, batches: list[VoteBatch], now: int) -> _Stored:
+        """Store all batches in one commit; if that fails, each on its own, so one bad batch delays only itself."""
+        try:
+            return _Stored.of(self.store.add_vote_batches(batches, now))
+        except StoreError as exc:
+            with self._counters_lock:
+                self._counters.store_errors += 1
+            self._log.warning("store:votes", "could not store %d vote batches together: %s", len(batches), exc)
+        result = _Stored([], 0, 0, [], [])
+        for batch in batches if len(batches) > 1 else ():
+            try:
+                one = self.store.add_vote_batches([batch], now)
+            except StoreError as exc:
+                with self._counters_lock:
+                    self._counters.store_errors += 1
+                self._log.warning(
+                    f"store:batch:{batch.device}", "batch %d of %s not stored: %s", batch.batch, batch.device, exc
+                )
+                result.ranges.append(None)
+                result.refused.append(())
+                continue
+            result.ranges.extend(one.ranges)
+            result.refused.extend(one.refused)
+            result.new += one.new
+            result.duplicates += one.duplicates
+            result.conflicts.extend(one.conflicts)
+        if len(batches) == 1:
+            result.ranges.append(None)
+            result.refused.append(())
+        return result
 
     def _record(
         self,
@@ -328,8 +427,20 @@ class Ingest:
             return 1
         return 0
 
+    def _keep_announcing(self) -> None:
+        """Say online again once every ``republish_s`` (SPEC 8)."""
+        if time.monotonic() - self._announced_at >= self.republish_s:
+            self._announce()
+
+    def _announce(self) -> None:
+        self._announced_at = time.monotonic()
+        if self.mqtt.announce():
+            with self._counters_lock:
+                self._counters.state_republished += 1
+
     def _on_link(self, event: Event | None) -> None:
         if isinstance(event, Connected):
+            self._announced_at = time.monotonic()
             log.info("connected to %s:%d (session present: %s)", self.mqtt.host, self.mqtt.port, event.session_present)
         elif isinstance(event, Disconnected):
             self._log.warning("link", "disconnected from %s:%d: %s", self.mqtt.host, self.mqtt.port, event.reason)

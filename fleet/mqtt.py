@@ -163,6 +163,12 @@ class FleetMqtt:
             raise MqttError(f"publish to {topic!r} refused: {exc}") from exc
         return info.rc == paho.MQTT_ERR_SUCCESS
 
+    def announce(self) -> bool:
+        """Publish our online state again (retained), overwriting a stale will; False if not connected."""
+        if not self._client.is_connected():
+            return False
+        return self.publish(topics.FLEET_STATE, self._state_payload(True), 1, True)
+
     def is_connected(self) -> bool:
         """Whether paho believes the link is up."""
         return self._client.is_connected()

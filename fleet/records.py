@@ -19,9 +19,11 @@ class StoredVotes:
     ranges: list[tuple[tuple[int, int], ...]]  # empty for a batch with nothing to acknowledge
     new: int  # votes inserted now
     duplicates: int  # votes that were stored already (replays, overlaps, repeats)
-    #: (device, seq) already stored as a *different* press (a terminal that reused seqs, e.g. after
-    #: its database was wiped). Left out of ``ranges`` so the terminal keeps them; needs an operator.
-    conflicts: list[tuple[str, int]]
+    #: (device, store, seq) already stored as a *different* press (a terminal that reused seqs of its
+    #: series, e.g. a copied database). Left out of ``ranges``; refused instead, see ``refused``.
+    conflicts: list[tuple[str, str, int]]
+    #: Per batch, the seq ranges to refuse as conflicts (empty when none).
+    refused: list[tuple[tuple[int, int], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class StoredVote:
     received: int
     best: int  # best estimate of when it was pressed, ms since the epoch
     time_status: str  # one of TIME_STATUSES
+    store: str = ""  # the terminal's store series (SPEC 7.1); "" for the legacy series
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ class TerminalStatus:
     report_status: str | None
     report_reason: str | None
     desired_version: int | None
+    refused: int | None = None  # votes the terminal set aside as refused (its last heartbeat said)
 
     @property
     def lags(self) -> bool:

@@ -114,3 +114,47 @@ def _initial(db: Database) -> None:
         )
         """
     )
+
+
+@MIGRATIONS(name="0002_store_identity")
+def _store_identity(db: Database) -> None:
+    # A vote's identity becomes (device, store, seq) (SPEC 7.1): a terminal re-imaged under the same
+    # device id sends a new store id and a new series of seqs. SQLite cannot change a primary key in
+    # place, so the table is rebuilt once; votes stored before keep the legacy series "".
+    db.execute(
+        """
+        CREATE TABLE votes_v2 (
+            device TEXT NOT NULL,
+            store TEXT NOT NULL DEFAULT '',
+            seq INTEGER NOT NULL,
+            question TEXT NOT NULL,
+            scale TEXT NOT NULL,
+            answer INTEGER NOT NULL,
+            lang TEXT NOT NULL,
+            wall INTEGER NOT NULL,
+            mono INTEGER NOT NULL,
+            boot TEXT NOT NULL,
+            synced INTEGER NOT NULL,
+            unit TEXT,
+            cfg INTEGER NOT NULL,
+            flags TEXT,
+            misuse INTEGER NOT NULL,
+            role TEXT,
+            reason TEXT,
+            received INTEGER NOT NULL,
+            best INTEGER NOT NULL,
+            time_status TEXT NOT NULL,
+            PRIMARY KEY (device, store, seq)
+        )
+        """
+    )
+    columns = (
+        "device, seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, misuse, role,"
+        " reason, received, best, time_status"
+    )
+    db.execute(f"INSERT INTO votes_v2 ({columns}) SELECT {columns} FROM votes ORDER BY rowid")
+    db.execute("DROP TABLE votes")
+    db.execute("ALTER TABLE votes_v2 RENAME TO votes")
+    db.execute("CREATE INDEX votes_unsynced ON votes (device, boot) WHERE synced = 0")
+    # Votes the terminal has set aside because the fleet refused them, as its heartbeat reports.
+    db.execute("ALTER TABLE terminals ADD COLUMN refused INTEGER")

@@ -1,6 +1,6 @@
 """The fleet store on SQLite (WAL, synchronous=FULL): the embedded default behind FleetStore.
 
-Votes are stored idempotently on (device, seq). Time correction (DESIGN guarantee 4) keeps one
+Votes are stored idempotently on (device, store, seq). Time correction (DESIGN guarantee 4) keeps one
 anchor per (device, boot): the latest synchronised point (a synced vote or heartbeat) of that
 boot. An unsynced vote's best time is ``mono + (anchor.wall - anchor.mono)``; when an anchor
 first appears or moves, the boot's unsynced votes already stored are corrected in the same
@@ -46,18 +46,18 @@ REJECTION_LOG_SIZE = 1000
 _BUCKET_MS = 15 * 60 * 1000
 
 _INSERT_VOTE = (
-    "INSERT OR IGNORE INTO votes (device, seq, question, scale, answer, lang, wall, mono, boot, synced,"
+    "INSERT OR IGNORE INTO votes (device, store, seq, question, scale, answer, lang, wall, mono, boot, synced,"
     " unit, cfg, flags, misuse, role, reason, received, best, time_status)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _MONO = operator.itemgetter(6)  # Vote.mono
 _VOTE_COLUMNS = (
-    "device, seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason,"
+    "device, store, seq, question, scale, answer, lang, wall, mono, boot, synced, unit, cfg, flags, role, reason,"
     " received, best, time_status"
 )
 _TERMINAL_COLUMNS = (
     "t.device, t.unit, t.online, t.conn, t.fw, t.last_seen, t.uptime, t.queue, t.oldest, t.temp, t.disk,"
-    " t.applied_version, t.report_status, t.report_reason, d.version"
+    " t.applied_version, t.report_status, t.report_reason, d.version, t.refused"
 )
 
 
@@ -140,9 +140,12 @@ class SqliteFleetStore:
     # -- votes and time correction -------------------------------------------------------------
 
     def add_vote_batches(self, batches: Sequence[VoteBatch], received_ms: int) -> StoredVotes:
-        """Store every vote once (first copy wins) in one transaction and commit before returning."""
+        """Store every vote once (first copy wins) in one transaction and commit before returning.
+
+        A vote's identity is (device, store, seq); a batch without a store id is the legacy series "".
+        """
         if not batches:
-            return StoredVotes([], 0, 0, [])
+            return StoredVotes([], 0, 0, [], [])
         rows: list[tuple[Any, ...]] = []
         unsynced: list[int] = []  # indexes into rows, completed once anchors are known
         points: dict[tuple[str, str], tuple[int, int]] = {}  # latest synced (wall, mono) per boot
@@ -150,13 +153,18 @@ class SqliteFleetStore:
         # The hot loop: one tuple per vote, in the order given, so each terminal's votes stay together.
         for batch in batches:
             device = batch.device
+            store = batch.store or ""
             votes = batch.votes
             total += len(votes)
             if all(v[8] and not v[11] for v in votes):
                 # The usual batch (synchronised, unflagged): build rows with C-level tuple slicing.
-                rows.extend([(device, *v[:11], None, 0, v[12], v[13], received_ms, v[5], SYNCED) for v in votes])
-                latest = max(votes, key=_MONO)
-                self._note_point(points, device, latest.boot, latest.wall, latest.mono)
+                rows.extend([(device, store, *v[:11], None, 0, v[12], v[13], received_ms, v[5], SYNCED) for v in votes])
+                if len({v[7] for v in votes}) == 1:  # Vote.boot
+                    latest = max(votes, key=_MONO)
+                    self._note_point(points, device, latest.boot, latest.wall, latest.mono)
+                else:  # a batch spanning reboots: every boot in it gets its own anchor
+                    for v in votes:
+                        self._note_point(points, device, v.boot, v.wall, v.mono)
                 continue
             for v in votes:
                 flags = v.flags
@@ -171,7 +179,7 @@ class SqliteFleetStore:
                 else:
                     unsynced.append(len(rows))
                     status = UNCERTAIN  # until an anchor of its boot is known, below
-                rows.append((device, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
+                rows.append((device, store, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
         with self.transaction():
             conn = self._conn
             offsets: dict[tuple[str, str], int | None] = {}
@@ -179,43 +187,54 @@ class SqliteFleetStore:
                 offsets[key] = self._advance_anchor(key[0], key[1], point)
             for i in unsynced:
                 row = rows[i]
-                key = (row[0], row[8])
+                key = (row[0], row[9])  # (device, boot)
                 if key not in offsets:
                     offsets[key] = self._advance_anchor(key[0], key[1], None)
                 offset = offsets[key]
                 if offset is not None:
-                    rows[i] = row[:17] + (row[7] + offset, CORRECTED)
+                    rows[i] = row[:18] + (row[8] + offset, CORRECTED)  # best = mono + offset
             before = conn.total_changes
             conn.executemany(_INSERT_VOTE, rows)
             new = conn.total_changes - before
-            # Some were stored already: usually replays, but a terminal whose database was wiped
-            # reuses seqs for new presses. Those must not be acked (the terminal would drop them).
+            # Some were stored already: usually replays, but a terminal that reuses seqs of its
+            # series (a copied database, a broken terminal) sends new presses under taken identities.
+            # Those must not be acked (the terminal would drop them): they are refused instead.
             conflicts = self._conflicts(batches) if new < total else set()
-        ranges = [
-            seq_ranges(v.seq for v in b.votes if (b.device, v.seq) not in conflicts)
-            if conflicts
-            else seq_ranges(v.seq for v in b.votes)
-            for b in batches
-        ]
-        return StoredVotes(ranges, new, total - new - len(conflicts), sorted(conflicts))
+        ranges = []
+        refused = []
+        for b in batches:
+            store = b.store or ""
+            if conflicts:
+                taken = [v.seq for v in b.votes if (b.device, store, v.seq) in conflicts]
+                ranges.append(seq_ranges(v.seq for v in b.votes if (b.device, store, v.seq) not in conflicts))
+                refused.append(seq_ranges(taken))
+            else:
+                ranges.append(seq_ranges(v.seq for v in b.votes))
+                refused.append(())
+        return StoredVotes(ranges, new, total - new - len(conflicts), sorted(conflicts), refused)
 
-    def _conflicts(self, batches: Sequence[VoteBatch]) -> set[tuple[str, int]]:
-        """(device, seq) of given votes whose stored copy is a different press."""
-        found: set[tuple[str, int]] = set()
+    def _conflicts(self, batches: Sequence[VoteBatch]) -> set[tuple[str, str, int]]:
+        """(device, store, seq) of given votes whose stored copy is a different press.
+
+        "The same press" (SPEC 7.4) means the same question, scale, answer, wall, mono and boot; the
+        other fields may legitimately differ between copies (a resend is flagged historical).
+        """
+        found: set[tuple[str, str, int]] = set()
         for batch in batches:
+            store = batch.store or ""
             seqs = [v.seq for v in batch.votes]
             marks = ",".join("?" * len(seqs))
             stored = {
                 r[0]: r[1:]
                 for r in self._conn.execute(
                     "SELECT seq, question, scale, answer, wall, mono, boot FROM votes"
-                    f" WHERE device = ? AND seq IN ({marks})",
-                    (batch.device, *seqs),
+                    f" WHERE device = ? AND store = ? AND seq IN ({marks})",
+                    (batch.device, store, *seqs),
                 )
             }
             for v in batch.votes:
                 if stored.get(v.seq) != (v.question, v.scale, v.answer, v.wall, v.mono, v.boot):
-                    found.add((batch.device, v.seq))
+                    found.add((batch.device, store, v.seq))
         return found
 
     @staticmethod
@@ -263,29 +282,35 @@ class SqliteFleetStore:
             return int(conn.execute(sql, args).fetchone()[0])
 
     def stored_votes(self, device: str) -> list[StoredVote]:
-        """Every stored vote of one terminal in seq order."""
+        """Every stored vote of one terminal: each store's series in seq order, oldest series first."""
         with self._read() as conn:
-            rows = conn.execute(f"SELECT {_VOTE_COLUMNS} FROM votes WHERE device = ? ORDER BY seq", (device,))
+            rows = conn.execute(
+                f"SELECT {_VOTE_COLUMNS} FROM votes WHERE device = ?"
+                " ORDER BY (SELECT MIN(rowid) FROM votes AS s WHERE s.device = votes.device AND s.store = votes.store),"
+                " seq",
+                (device,),
+            )
             return [
                 StoredVote(
                     device=r[0],
-                    seq=r[1],
-                    question=r[2],
-                    scale=r[3],
-                    answer=r[4],
-                    lang=r[5],
-                    wall=r[6],
-                    mono=r[7],
-                    boot=r[8],
-                    synced=bool(r[9]),
-                    unit=r[10],
-                    cfg=r[11],
-                    flags=frozenset(r[12].split(",")) if r[12] else frozenset(),
-                    role=r[13],
-                    reason=r[14],
-                    received=r[15],
-                    best=r[16],
-                    time_status=r[17],
+                    seq=r[2],
+                    question=r[3],
+                    scale=r[4],
+                    answer=r[5],
+                    lang=r[6],
+                    wall=r[7],
+                    mono=r[8],
+                    boot=r[9],
+                    synced=bool(r[10]),
+                    unit=r[11],
+                    cfg=r[12],
+                    flags=frozenset(r[13].split(",")) if r[13] else frozenset(),
+                    role=r[14],
+                    reason=r[15],
+                    received=r[16],
+                    best=r[17],
+                    time_status=r[18],
+                    store=r[1],
                 )
                 for r in rows
             ]
@@ -350,9 +375,15 @@ class SqliteFleetStore:
             row = self._conn.execute("SELECT conn, online FROM terminals WHERE device = ?", (state.device,)).fetchone()
             if row is not None and row[1] is not None:
                 conn, online = row
-                # A lower counter is an older connection (a stale will or a replayed birth); at the
-                # same counter the will is that connection's last word, so a birth cannot undo it.
-                if state.conn < conn or (state.conn == conn and state.online and not online):
+                # SPEC 8: a birth is always applied, even with a lower counter (a wiped terminal
+                # starts again at 1), except the birth of the very connection whose will has been
+                # applied already. A will is applied unless an online state of a newer connection is.
+                if state.online:
+                    if state.conn == conn and not online:
+                        return False
+                    if state.conn < conn:  # a new store: it has applied nothing we pushed before
+                        self._conn.execute("UPDATE terminals SET applied_version = 0 WHERE device = ?", (state.device,))
+                elif state.conn < conn:
                     return False
             self._conn.execute(
                 "INSERT INTO terminals (device, online, conn, state_wall, fw, last_seen) VALUES (?, ?, ?, ?, ?, ?)"
@@ -368,12 +399,12 @@ class SqliteFleetStore:
         with self.transaction():
             self._conn.execute(
                 "INSERT INTO terminals (device, last_seen, hb_wall, hb_mono, hb_boot, hb_synced, uptime, queue,"
-                " oldest, temp, disk, fw, applied_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " oldest, temp, disk, fw, applied_version, refused) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (device) DO UPDATE SET last_seen = excluded.last_seen, hb_wall = excluded.hb_wall,"
                 " hb_mono = excluded.hb_mono, hb_boot = excluded.hb_boot, hb_synced = excluded.hb_synced,"
                 " uptime = excluded.uptime, queue = excluded.queue, oldest = excluded.oldest,"
                 " temp = excluded.temp, disk = excluded.disk, fw = excluded.fw,"
-                " applied_version = excluded.applied_version",
+                " applied_version = excluded.applied_version, refused = excluded.refused",
                 (
                     hb.device,
                     received_ms,
@@ -388,6 +419,7 @@ class SqliteFleetStore:
                     hb.disk,
                     hb.fw,
                     hb.cfg,
+                    hb.refused,
                 ),
             )
             if hb.synced:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .messages import VoteBatch
+
 #: Reasons a message can be rejected; receivers count rejections per reason.
 REASONS = (
     "malformed",  # not UTF-8 JSON, or not an object
@@ -37,7 +42,7 @@ class PartialBatch(ProtocolError):
     firmware) never blocks the rest of the terminal's backlog.
     """
 
-    def __init__(self, detail: str, batch: object, refused: tuple[tuple[int, str], ...]) -> None:
+    def __init__(self, detail: str, batch: VoteBatch, refused: tuple[tuple[int, str], ...]) -> None:
         super().__init__("invalid", detail)
-        self.batch = batch  # a VoteBatch; typed loosely to keep this module free of imports
+        self.batch = batch
         self.refused = refused  # (seq, what was wrong with it)

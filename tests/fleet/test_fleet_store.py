@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -164,7 +165,18 @@ def test_a_replayed_birth_cannot_undo_its_own_connections_will(fleet_db: SqliteF
     fleet_db.record_state(state(3, True), RECEIVED)
     fleet_db.record_state(state(3, False), RECEIVED)
     assert not fleet_db.record_state(state(3, True), RECEIVED)
-    assert not fleet_db.record_state(state(2, True), RECEIVED)
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.online is False
+
+
+def test_a_birth_with_a_lower_counter_is_a_wiped_terminal_and_is_online(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.record_state(state(41, True), RECEIVED)
+    fleet_db.record_state(state(41, False), RECEIVED)
+    assert fleet_db.record_state(state(1, True), RECEIVED)  # a re-imaged card counts from 1 again (SPEC 8)
+    status = fleet_db.terminal("term-a")
+    assert status is not None and status.online is True and status.conn == 1
+    assert not fleet_db.record_state(state(0, False), RECEIVED)  # older than the birth: stale
+    assert fleet_db.record_state(state(1, False), RECEIVED)
     status = fleet_db.terminal("term-a")
     assert status is not None and status.online is False
 
@@ -270,8 +282,9 @@ def test_a_reused_seq_with_a_different_press_is_not_acknowledged(fleet_db: Sqlit
     # The terminal's database was wiped: seqs 2..4 now name new presses of a new boot.
     reused = make_batch("term-a", [2, 3, 4], batch=1, answer=0, boot="boot-9")
     stored = fleet_db.add_vote_batches([reused], RECEIVED)
-    assert stored.conflicts == [("term-a", 2), ("term-a", 3)]
-    assert stored.ranges == [((4, 4),)]  # the terminal keeps 2 and 3: a press is never lost
+    assert stored.conflicts == [("term-a", "", 2), ("term-a", "", 3)]
+    assert stored.ranges == [((4, 4),)]  # 2 and 3 are not acked: the terminal must not drop them as delivered
+    assert stored.refused == [((2, 3),)]  # but refused by name, so it sets them aside and goes on
     assert (stored.new, stored.duplicates) == (1, 0)
     assert [v.answer for v in fleet_db.stored_votes("term-a")] == [10, 10, 10, 0]  # the first copy stays
 
@@ -309,3 +322,32 @@ def test_daily_counts_of_one_unit_include_its_terminals_votes_without_a_unit(fle
         ("unit-b", "q-other", "nps11"): (0, 0, 1) + (0,) * 8,
     }
     assert fleet_db.daily_counts(unit="unit-none") == []
+
+
+def test_a_database_from_before_store_ids_keeps_its_votes_as_the_legacy_series(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from fleet.schema import _initial
+
+    path = tmp_path / "old.db"
+    old = Migrations("hymy-fleet")  # the schema as the previous release left it
+    old(name="0001_initial")(_initial)
+    db = Database(path)
+    old.apply(db)
+    db.execute(
+        "INSERT INTO votes (device, seq, question, scale, answer, lang, wall, mono, boot, synced, cfg, misuse,"
+        " received, best, time_status) VALUES ('term-a', 1, 'thl-nps', 'nps11', 9, 'fi', ?, 1000, 'boot-1', 1, 1, 0,"
+        " ?, ?, 'synced')",
+        (NOON + 1000, RECEIVED, NOON + 1000),
+    )
+    db.conn.commit()
+    db.close()
+    with SqliteFleetStore(path) as store:
+        assert [(v.store, v.seq) for v in store.stored_votes("term-a")] == [("", 1)]
+        # An old terminal resending it (no store id) finds it: a duplicate, acked, not a conflict.
+        stored = store.add_vote_batches([make_batch("term-a", [1, 2])], RECEIVED)
+        assert (stored.new, stored.duplicates, stored.conflicts, stored.ranges) == (1, 1, [], [((1, 2),)])
+        fresh = replace(make_batch("term-a", [1]), store="0123456789abcdef")
+        assert store.add_vote_batches([fresh], RECEIVED).new == 1  # a new series beside it
+        assert store.vote_count("term-a") == 3

@@ -104,3 +104,16 @@ def test_corrected_votes_count_on_their_corrected_day(fleet_db: SqliteFleetStore
     fleet_db.record_heartbeat(synced_heartbeat(60_000), RECEIVED)
     (day,) = fleet_db.daily_counts()
     assert (day.day, sum(day.counts), day.uncertain) == (date(2025, 3, 1), 2, 0)
+
+
+def test_a_synchronised_batch_spanning_two_boots_anchors_each_boot(fleet_db: SqliteFleetStore) -> None:
+    # boot-1 ended with unsynchronised presses; its later synchronised ones arrive in a batch that
+    # also holds boot-2's (larger mono) votes. Each boot must get its own anchor.
+    fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1), unsynced(2)))], RECEIVED)
+    both = (
+        make_vote(3, wall=OFFSET + 3000, mono=3000),
+        make_vote(4, wall=NOON + 50_000, mono=50_000, boot="boot-2"),
+    )
+    fleet_db.add_vote_batches([VoteBatch("term-a", 2, both)], RECEIVED)
+    assert times(fleet_db)[1] == (OFFSET + 1000, CORRECTED)
+    assert times(fleet_db)[2] == (OFFSET + 2000, CORRECTED)
