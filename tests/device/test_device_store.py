@@ -185,3 +185,44 @@ def test_config_persisted_across_restart(store_path: Path, fake_clock: FakeClock
         assert store.load_config_rejection() == (8, "unknown scale")
     finally:
         store.close()
+
+
+def test_a_database_that_sent_votes_before_store_ids_keeps_the_legacy_series(
+    store_path: Path, fake_clock: FakeClock
+) -> None:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    from device.store import _add_held, _create_meta, _create_votes
+
+    old = Migrations("hymy-device")  # the schema as the previous firmware left it
+    old(name="0001_votes")(_create_votes)
+    old(name="0002_meta")(_create_meta)
+    old(name="0003_held")(_add_held)
+    db = Database(store_path)
+    old.apply(db)
+    db.execute(
+        "INSERT INTO votes (question, scale, answer, lang, wall, mono, boot, synced, cfg) VALUES"
+        " ('q-visit', 'faces4', 1, 'fi', 1, 1, 'boot-1', 1, 0)"
+    )
+    db.conn.commit()
+    db.close()
+    with VoteStore(store_path, DEVICE, fake_clock) as store:
+        assert store.store_id == ""  # the fleet holds its seqs under (device, seq): keep sending them so
+        assert press(store).seq == 2
+
+
+def test_a_new_database_gets_its_own_random_store_id_and_keeps_it(store_path: Path, fake_clock: FakeClock) -> None:
+    with VoteStore(store_path, DEVICE, fake_clock) as store:
+        first = store.store_id
+    with VoteStore(store_path, DEVICE, fake_clock) as store:
+        assert store.store_id == first
+    with VoteStore(store_path.with_name("other.db"), DEVICE, fake_clock) as other:
+        assert other.store_id != first
+    assert len(first) == 16 and int(first, 16) >= 0
+
+
+def test_a_database_of_another_device_id_refuses_to_open(store_path: Path, fake_clock: FakeClock) -> None:
+    VoteStore(store_path, DEVICE, fake_clock).close()
+    with pytest.raises(StoreError, match="belongs to terminal"):
+        VoteStore(store_path, "kiosk-999", fake_clock)

@@ -281,3 +281,38 @@ def test_an_agent_told_its_clock_rate_wakes_for_deadlines_alone(
     fleet.wait_for(lambda: len(fleet.heartbeats) >= 3, what="heartbeats at their deadlines")
     fleet.ack(DEVICE, 1, seqs)
     wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
+
+
+def test_batches_carry_the_store_id_and_acks_of_another_store_change_nothing(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent()
+    seqs = press(synced_store, 3, agent)
+    fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes sent")
+    assert {b.store for b in fleet.batches} == {synced_store.store_id}
+    # An ack for the same seqs of the card this one replaced (or of no store at all) is not ours.
+    fleet.ack(DEVICE, 1, seqs, store="0000000000000000")
+    fleet.ack(DEVICE, 1, seqs, store=None)
+    wait_until(lambda: agent.counters().foreign_acks == 2, what="foreign acks counted")
+    assert synced_store.depth() == 3
+    fleet.ack(DEVICE, 1, seqs)
+    wait_until(lambda: synced_store.depth() == 0, what="delivered by its own store's ack")
+
+
+def test_refused_votes_are_set_aside_counted_reported_and_never_resent(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(ack_timeout_s=0.3, heartbeat_s=0.2)
+    seqs = press(synced_store, 4, agent)
+    fleet.wait_for(lambda: fleet.seqs == set(seqs), what="votes sent")
+    fleet.refuse(DEVICE, 1, seqs[1:3], reason="invalid")
+    fleet.ack(DEVICE, 1, [seqs[0], seqs[3]])
+    wait_until(lambda: synced_store.depth() == 0, what="nothing left to wait for")
+    assert agent.counters().votes_refused == 2
+    assert [(v.seq, why) for v, why in synced_store.refused_votes()] == [(seqs[1], "invalid"), (seqs[2], "invalid")]
+    fleet.wait_for(lambda: any(hb.refused == 2 and hb.queue == 0 for hb in fleet.heartbeats), what="reported")
+    sent = len(fleet.batches)
+    time.sleep(1.0)  # well past several ack timeouts: a refused vote is never sent again
+    assert len(fleet.batches) == sent
