@@ -4,7 +4,9 @@ paho runs its own network thread (``loop_start``) and reconnects with backoff, u
 ``device.netloop`` driver is passed in (many terminals in one process); nothing in here
 decides anything about votes. Callbacks only put events on a queue, except one job that must
 happen on paho's thread before it dials again: refreshing the last will with a new connection
-counter, so every connection's will carries a number larger than any before it.
+counter, so every connection's will carries a number larger than any before it. That happens on
+every attempt, every two seconds for as long as the broker is away, so the counter must be cheap:
+the store hands it out from a block reserved with one commit (``VoteStore.next_conn``).
 
 ``clean_session=False`` with the device id as client id: a broker that keeps sessions queues the
 fleet's acks and configuration while the link is down, which saves resends after a flap.
@@ -140,6 +142,9 @@ class MqttLink:
             # only in memory is the lesser harm (it can repeat after a restart on a broken disk).
             log.error("connection counter not persisted: %s", exc)
             conn = self._conn + 1
+        # Never repeat a value used in memory after a failure: the store, once it can commit again,
+        # may hand out the very number that stood in for the one it could not persist.
+        conn = max(conn, self._conn + 1)
         with self._lock:
             self._conn = conn
         self._client.will_set(self._state_topic, self.state_payload(False, conn), qos=1, retain=True)

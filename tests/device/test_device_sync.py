@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 import protocol
+from device.clock import FakeClock
+from device.errors import StoreError
+from device.mqtt import MqttLink
 from device.store import VoteStore
 from device.sync import SyncAgent
 from tests.waiting import wait_until
@@ -281,3 +285,39 @@ def test_an_agent_told_its_clock_rate_wakes_for_deadlines_alone(
     fleet.wait_for(lambda: len(fleet.heartbeats) >= 3, what="heartbeats at their deadlines")
     fleet.ack(DEVICE, 1, seqs)
     wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
+
+
+def dial_attempts(link: MqttLink, n: int) -> list[int]:
+    """The counters of ``n`` failed dial attempts, as paho reports each failure to the link before redialling."""
+    used = [link.conn]
+    for _ in range(n - 1):
+        link._on_connect_fail(link._client, None)
+        used.append(link.conn)
+    return used
+
+
+def test_an_hour_of_failed_dials_through_the_link_commits_the_counter_at_most_twice(
+    vote_store: VoteStore, fake_clock: FakeClock
+) -> None:
+    link = MqttLink(DEVICE, "127.0.0.1", 1, queue.Queue(), vote_store.next_conn, fake_clock)
+    commits: list[str] = []
+    vote_store._conn.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+    link._refresh_will()  # what start() does before the first dial
+    used = dial_attempts(link, 3600 // 2)
+    assert len(commits) <= 2
+    assert all(a < b for a, b in zip(used, used[1:], strict=False))
+
+
+def test_conn_never_repeats_when_the_store_fails_to_reserve_once(fake_clock: FakeClock) -> None:
+    answers: list[int | None] = [5, None, 6, 7]  # None: the disk refused; 6 is what the store gives next
+
+    def next_conn() -> int:
+        value = answers.pop(0)
+        if value is None:
+            raise StoreError("disk I/O error")
+        return value
+
+    link = MqttLink(DEVICE, "127.0.0.1", 1, queue.Queue(), next_conn, fake_clock)
+    link._refresh_will()
+    used = dial_attempts(link, 4)
+    assert all(a < b for a, b in zip(used, used[1:], strict=False)), used
