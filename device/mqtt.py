@@ -31,6 +31,7 @@ from protocol import topics
 
 from .clock import Clock
 from .errors import DeviceError, MqttError
+from .inputs.base import RateLimitedLog
 from .netloop import NetworkLoop, ThreadPerClient
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ RECONNECT_MIN_S = 1
 #: connection attempt to a broker that is down costs it nothing, so the cap stays short.
 RECONNECT_MAX_S = 2
 KEEPALIVE_S = 30
+#: A broker that refuses the terminal (revoked or wrong credentials) refuses every attempt, every
+#: two seconds, possibly for weeks: say so at once, then at most once per this many seconds, so
+#: the journal on the SD card gets a few lines an hour instead of one per attempt.
+REFUSED_LOG_EVERY_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._conn = 0  # the counter in the will paho holds now
         self._started = False
+        self._refused_log = RateLimitedLog(log, REFUSED_LOG_EVERY_S, lambda: clock.mono_ms() / 1000)
         self._network = network if network is not None else ThreadPerClient()
         client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False, protocol=paho.MQTTv311
@@ -191,7 +197,7 @@ class MqttLink:
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.warning("broker refused connection: %s", reason)
+            self._refused_log.log(logging.WARNING, f"refused:{reason}", "broker refused connection: %s", reason)
             return
         conn = self.conn
         client.publish(self._state_topic, self.state_payload(True, conn), qos=1, retain=True)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 import protocol
 from device.clock import FakeClock
@@ -321,3 +326,17 @@ def test_conn_never_repeats_when_the_store_fails_to_reserve_once(fake_clock: Fak
     link._refresh_will()
     used = dial_attempts(link, 4)
     assert all(a < b for a, b in zip(used, used[1:], strict=False)), used
+
+
+def test_a_broker_refusing_every_attempt_for_an_hour_is_logged_a_few_times_not_per_attempt(
+    vote_store: VoteStore, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = MqttLink(DEVICE, "127.0.0.1", 1, queue.Queue(), vote_store.next_conn, fake_clock)
+    refused = ReasonCode(PacketTypes.CONNACK, "Not authorized")
+    with caplog.at_level(logging.WARNING, logger="device.mqtt"):
+        for _ in range(3600 // 2):
+            link._on_connect(link._client, None, None, refused, None)
+            fake_clock.advance(2_000)
+    lines = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert 1 <= len(lines) <= 7  # the first at once, then one per ten minutes with the count held back
+    assert "Not authorized" in lines[0].getMessage()
