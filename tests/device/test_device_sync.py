@@ -340,3 +340,16 @@ def test_a_broker_refusing_every_attempt_for_an_hour_is_logged_a_few_times_not_p
     lines = [r for r in caplog.records if "refused" in r.getMessage()]
     assert 1 <= len(lines) <= 7  # the first at once, then one per ten minutes with the count held back
     assert "Not authorized" in lines[0].getMessage()
+
+
+def test_heartbeats_and_idle_ticks_write_nothing_to_the_card(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    press(synced_store, 3)  # a backlog the heartbeat reads (depth, oldest) and the fleet never acks
+    commits: list[str] = []
+    synced_store._conn.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+    sync_agent(heartbeat_s=0.05, ack_timeout_s=0.1, max_backoff_s=0.2)
+    fleet.wait_for(lambda: len(fleet.heartbeats) >= 20, what="twenty heartbeats")
+    fleet.wait_for(lambda: len(fleet.batches) >= 5, what="resends to a silent fleet")
+    assert len(commits) <= 1  # the connection counter's one block; nothing per heartbeat, tick or resend
