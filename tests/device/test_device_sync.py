@@ -353,3 +353,16 @@ def test_heartbeats_and_idle_ticks_write_nothing_to_the_card(
     fleet.wait_for(lambda: len(fleet.heartbeats) >= 20, what="twenty heartbeats")
     fleet.wait_for(lambda: len(fleet.batches) >= 5, what="resends to a silent fleet")
     assert len(commits) <= 1  # the connection counter's one block; nothing per heartbeat, tick or resend
+
+
+def test_a_stream_of_bad_messages_is_counted_each_time_but_logged_once_a_minute(
+    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = fake_fleet()
+    with caplog.at_level(logging.WARNING, logger="device.sync"):
+        agent = sync_agent()
+        wait_until(lambda: agent.fleet_online is True, what="subscribed (the retained fleet state came)")
+        for _ in range(50):
+            fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", b"\xff not json")
+        wait_until(lambda: agent.counters().rejected.get("malformed") == 50, what="every bad message counted")
+    assert len([r for r in caplog.records if "rejected message" in r.getMessage()]) == 1
