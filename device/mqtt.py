@@ -4,7 +4,9 @@ paho runs its own network thread (``loop_start``) and reconnects with backoff, u
 ``device.netloop`` driver is passed in (many terminals in one process); nothing in here
 decides anything about votes. Callbacks only put events on a queue, except one job that must
 happen on paho's thread before it dials again: refreshing the last will with a new connection
-counter, so every connection's will carries a number larger than any before it.
+counter, so every connection's will carries a number larger than any before it. That happens on
+every attempt, every two seconds for as long as the broker is away, so the counter must be cheap:
+the store hands it out from a block reserved with one commit (``VoteStore.next_conn``).
 
 ``clean_session=False`` with the device id as client id: a broker that keeps sessions queues the
 fleet's acks and configuration while the link is down, which saves resends after a flap.
@@ -29,6 +31,7 @@ from protocol import topics
 
 from .clock import Clock
 from .errors import DeviceError, MqttError
+from .inputs.base import RateLimitedLog
 from .netloop import NetworkLoop, ThreadPerClient
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,10 @@ RECONNECT_MIN_S = 1
 #: connection attempt to a broker that is down costs it nothing, so the cap stays short.
 RECONNECT_MAX_S = 2
 KEEPALIVE_S = 30
+#: A broker that refuses the terminal (revoked or wrong credentials) refuses every attempt, every
+#: two seconds, possibly for weeks: say so at once, then at most once per this many seconds, so
+#: the journal on the SD card gets a few lines an hour instead of one per attempt.
+REFUSED_LOG_EVERY_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,7 @@ class MqttLink:
         self._lock = threading.Lock()
         self._conn = 0  # the counter in the will paho holds now
         self._started = False
+        self._refused_log = RateLimitedLog(log, REFUSED_LOG_EVERY_S, lambda: clock.mono_ms() / 1000)
         self._network = network if network is not None else ThreadPerClient()
         client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=device_id, clean_session=False, protocol=paho.MQTTv311
@@ -140,6 +148,9 @@ class MqttLink:
             # only in memory is the lesser harm (it can repeat after a restart on a broken disk).
             log.error("connection counter not persisted: %s", exc)
             conn = self._conn + 1
+        # Never repeat a value used in memory after a failure: the store, once it can commit again,
+        # may hand out the very number that stood in for the one it could not persist.
+        conn = max(conn, self._conn + 1)
         with self._lock:
             self._conn = conn
         self._client.will_set(self._state_topic, self.state_payload(False, conn), qos=1, retain=True)
@@ -186,7 +197,7 @@ class MqttLink:
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            log.warning("broker refused connection: %s", reason)
+            self._refused_log.log(logging.WARNING, f"refused:{reason}", "broker refused connection: %s", reason)
             return
         conn = self.conn
         client.publish(self._state_topic, self.state_payload(True, conn), qos=1, retain=True)

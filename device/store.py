@@ -5,6 +5,10 @@ acknowledges it; then it is marked delivered (not deleted) and pruned later. Seq
 ``INTEGER PRIMARY KEY AUTOINCREMENT``, so a seq is never handed out twice, even after pruning.
 The same file keeps a small key/value table for the MQTT connection counter and the last good
 configuration, so both survive reboots.
+
+Writes follow presses, acks and configurations, never the clock or the network's retries: the
+connection counter, the one value needed on every dial attempt, is reserved in blocks (see
+``CONN_BLOCK``), so weeks without a broker cost a few commits a day, not one every two seconds.
 """
 
 from __future__ import annotations
@@ -92,6 +96,16 @@ _INSERT = (
 )
 _NO_FLAGS: frozenset[str] = frozenset()
 
+#: How many connection counter values one commit reserves. The terminal dials at most about once a
+#: second (``device.mqtt.RECONNECT_MIN_S``; every two seconds while the broker stays away), so a
+#: block lasts an hour or more of dialling: at most one commit an hour for the counter, instead of
+#: one per attempt. A restart skips what is left of its block. The worst case for the counter's
+#: range is a process that restarts every two seconds (systemd's ``RestartSec``) and reserves a
+#: block each time: 1,800 values a second, 5.7e10 a year, so ``protocol.limits.MAX_INT`` (2**53 - 1,
+#: about 9.0e15) lasts some 158,000 years; at the ordinary pace of one value per attempt it lasts
+#: millions of years.
+CONN_BLOCK = 3600
+
 
 def _row_to_vote(row: tuple[Any, ...]) -> Vote:
     flags = frozenset(row[11].split(",")) if row[11] else _NO_FLAGS
@@ -120,6 +134,9 @@ class VoteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open vote database {self.path}: {exc}") from exc
         self._conn = conn
+        # Connection counter values reserved on disk and not handed out yet: _conn_next.._conn_high.
+        self._conn_next = 1
+        self._conn_high = 0
         #: Bumped after every commit that can add a pending vote (record, release), so the sync agent
         #: can skip asking SQLite for new votes when nothing was added since it last found none.
         self.revision = 0
@@ -353,11 +370,24 @@ class VoteStore:
         )
 
     def next_conn(self) -> int:
-        """Count one more MQTT connection attempt and commit it, so a stale will always carries a smaller number."""
+        """A connection counter larger than any this file has handed out before, so a stale will always loses.
+
+        The stored ``conn`` is a high-water mark: every value up to it may have been used. A value is
+        handed out only once it is at or below the committed mark, so it stays unique across power
+        cuts; a new block of ``CONN_BLOCK`` values is committed (fsync) only when the last runs out.
+        Values reserved but never used are skipped after a restart, which is harmless: the fleet
+        only compares (SPEC 8). Raises StoreError when a new block cannot be committed.
+        """
         with self._sql("counting a connection") as conn:
-            value = int(self._get(conn, "conn") or 0) + 1
-            self._put(conn, "conn", value)
-            conn.commit()
+            if self._conn_next > self._conn_high:
+                # Never below what is on disk, should another process have reserved meanwhile.
+                start = max(self._conn_next, int(self._get(conn, "conn") or 0) + 1)
+                high = start + CONN_BLOCK - 1
+                self._put(conn, "conn", high)
+                conn.commit()
+                self._conn_next, self._conn_high = start, high
+            value = self._conn_next
+            self._conn_next += 1
         return value
 
     def save_config(self, version: int, doc: dict[str, Any]) -> None:

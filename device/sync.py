@@ -42,6 +42,7 @@ from protocol.limits import MAX_REPORT_REASON
 
 from .clock import Clock
 from .errors import DeviceError
+from .inputs.base import RateLimitedLog
 from .mqtt import Connected, Disconnected, MqttLink, Received
 from .netloop import NetworkLoop
 from .store import VoteStore
@@ -57,6 +58,10 @@ ConfigHandler = Callable[[int, dict[str, Any]], None]
 
 #: Longest sleep of the loop when the clock's rate is known; every event wakes it earlier anyway.
 MAX_IDLE_S = 5.0
+#: A message the codec refuses is counted every time (``SyncCounters.rejected``) but logged at most
+#: once per this many seconds per topic and reason: a retained bad message comes again on every
+#: reconnect, and a flapping link reconnects every second or two, each a line in the SD card's journal.
+REJECTED_LOG_EVERY_S = 60.0
 
 _WAKE = object()
 _STOP = object()
@@ -216,6 +221,7 @@ class SyncAgent:
         self._rejected_version = 0 if rejected is None else rejected[0]
         self._lock = threading.Lock()
         self._counters = SyncCounters()
+        self._rejected_log = RateLimitedLog(log, REJECTED_LOG_EVERY_S, lambda: clock.mono_ms() / 1000)
         self._inflight: dict[int, _InFlight] = {}
         self._next_batch = 1
         self._max_sent = 0
@@ -471,7 +477,7 @@ class SyncAgent:
             msg = protocol.decode(topic, payload)
         except protocol.ProtocolError as exc:
             self._reject(exc.reason)
-            log.warning("rejected message on %s: %s", topic, exc)
+            self._rejected_log.log(logging.WARNING, f"{topic} {exc.reason}", "rejected message on %s: %s", topic, exc)
             if topic == self._config_topic:
                 version = _config_version_of(payload, self.device_id)
                 if version is not None and version > self._cfg_version and version != self._rejected_version:

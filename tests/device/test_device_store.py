@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 import protocol
+from device import store as store_mod
 from device.clock import FakeClock
 from device.errors import DeviceError, StoreError
 from device.store import VoteStore
+from protocol.limits import MAX_INT
 
 DEVICE = "term-0001"
 
@@ -162,15 +164,103 @@ def test_flags_round_trip_through_the_store(vote_store: VoteStore) -> None:
     assert vote_store.pending()[0] == vote
 
 
+def count_commits(store: VoteStore) -> list[str]:
+    """Every COMMIT the store's connection runs from now on (each one an fsync under synchronous=FULL)."""
+    commits: list[str] = []
+    store._conn.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.lstrip().upper().startswith("COMMIT") else None
+    )
+    return commits
+
+
+def stored_conn(path: Path) -> int:
+    """The connection counter's high-water mark as a fresh reader (a rebooted terminal) finds it on disk."""
+    other = sqlite3.connect(path)
+    try:
+        (value,) = other.execute("SELECT value FROM meta WHERE key = 'conn'").fetchone()
+    finally:
+        other.close()
+    return int(value)
+
+
+def test_an_hour_of_dialling_a_missing_broker_commits_the_conn_counter_at_most_twice(
+    vote_store: VoteStore,
+) -> None:
+    commits = count_commits(vote_store)
+    hour = [vote_store.next_conn() for _ in range(3600 // 2)]  # paho redials every 2 s while the broker is away
+    assert len(commits) <= 2
+    assert all(a < b for a, b in zip(hour, hour[1:], strict=False))
+
+
+def test_a_week_offline_commits_the_conn_counter_at_most_once_per_two_hours(vote_store: VoteStore) -> None:
+    commits = count_commits(vote_store)
+    last = 0
+    for _ in range(7 * 86_400 // 2):
+        value = vote_store.next_conn()
+        assert value > last
+        last = value
+    assert len(commits) <= 7 * 24 // 2
+
+
+def test_conn_counter_is_on_disk_before_it_is_handed_out(vote_store: VoteStore, store_path: Path) -> None:
+    block = store_mod.CONN_BLOCK
+    edges = {0, 1, block - 1, block, block + 1, 2 * block - 1, 2 * block, 2 * block + 1}
+    for i in range(2 * block + 2):
+        value = vote_store.next_conn()
+        if i in edges:
+            assert stored_conn(store_path) >= value
+
+
 def test_conn_counter_increases_across_restarts(store_path: Path, fake_clock: FakeClock) -> None:
     store = VoteStore(store_path, DEVICE, fake_clock)
-    assert [store.next_conn(), store.next_conn()] == [1, 2]
+    first = [store.next_conn(), store.next_conn()]
     store.close()
     store = VoteStore(store_path, DEVICE, fake_clock)
     try:
-        assert store.next_conn() == 3
+        assert first[0] < first[1] < store.next_conn()
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("used", [1, 17, store_mod.CONN_BLOCK - 1, store_mod.CONN_BLOCK, store_mod.CONN_BLOCK + 1])
+def test_conn_counter_increases_across_a_power_cut_in_the_middle_of_a_block(
+    store_path: Path, fake_clock: FakeClock, used: int
+) -> None:
+    store = VoteStore(store_path, DEVICE, fake_clock)
+    before = [store.next_conn() for _ in range(used)]
+    # The power goes: nothing is closed or written; the rebooted terminal opens the file afresh.
+    after_boot = VoteStore(store_path, DEVICE, fake_clock)
+    try:
+        after = [after_boot.next_conn() for _ in range(3)]
+    finally:
+        after_boot.close()
+        store.close()
+    assert max(before) < after[0] < after[1] < after[2]
+
+
+def test_conn_counter_stays_far_below_the_protocol_limit(store_path: Path, fake_clock: FakeClock) -> None:
+    # The worst pace: a crash loop reserving a whole block on every start, every 2 s (RestartSec).
+    starts_per_century = 100 * 365 * 86_400 // 2
+    assert (
+        starts_per_century * store_mod.CONN_BLOCK < MAX_INT // 1000
+    )  # a century of it uses under a thousandth of the range
+    store = VoteStore(store_path, DEVICE, fake_clock)
+    store.close()
+    for _ in range(3):
+        with VoteStore(store_path, DEVICE, fake_clock) as store:
+            store.next_conn()
+    assert stored_conn(store_path) <= 3 * store_mod.CONN_BLOCK
+
+
+def test_an_old_stored_conn_counter_is_a_high_water_mark(store_path: Path, fake_clock: FakeClock) -> None:
+    store = VoteStore(store_path, DEVICE, fake_clock)
+    store.close()
+    other = sqlite3.connect(store_path)
+    with other:
+        other.execute("INSERT INTO meta (key, value) VALUES ('conn', '41')")  # counted one attempt per commit
+    other.close()
+    with VoteStore(store_path, DEVICE, fake_clock) as store:
+        assert store.next_conn() == 42
 
 
 def test_config_persisted_across_restart(store_path: Path, fake_clock: FakeClock, config_doc: dict) -> None:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
 import protocol
+from device.clock import FakeClock
+from device.errors import StoreError
+from device.mqtt import MqttLink
 from device.store import VoteStore
 from device.sync import SyncAgent
 from tests.waiting import wait_until
@@ -316,3 +325,79 @@ def test_refused_votes_are_set_aside_counted_reported_and_never_resent(
     sent = len(fleet.batches)
     time.sleep(1.0)  # well past several ack timeouts: a refused vote is never sent again
     assert len(fleet.batches) == sent
+
+
+def dial_attempts(link: MqttLink, n: int) -> list[int]:
+    """The counters of ``n`` failed dial attempts, as paho reports each failure to the link before redialling."""
+    used = [link.conn]
+    for _ in range(n - 1):
+        link._on_connect_fail(link._client, None)
+        used.append(link.conn)
+    return used
+
+
+def test_an_hour_of_failed_dials_through_the_link_commits_the_counter_at_most_twice(
+    vote_store: VoteStore, fake_clock: FakeClock
+) -> None:
+    link = MqttLink(DEVICE, "127.0.0.1", 1, queue.Queue(), vote_store.next_conn, fake_clock)
+    commits: list[str] = []
+    vote_store._conn.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+    link._refresh_will()  # what start() does before the first dial
+    used = dial_attempts(link, 3600 // 2)
+    assert len(commits) <= 2
+    assert all(a < b for a, b in zip(used, used[1:], strict=False))
+
+
+def test_conn_never_repeats_when_the_store_fails_to_reserve_once(fake_clock: FakeClock) -> None:
+    answers: list[int | None] = [5, None, 6, 7]  # None: the disk refused; 6 is what the store gives next
+
+    def next_conn() -> int:
+        value = answers.pop(0)
+        if value is None:
+            raise StoreError("disk I/O error")
+        return value
+
+    link = MqttLink(DEVICE, "127.0.0.1", 1, queue.Queue(), next_conn, fake_clock)
+    link._refresh_will()
+    used = dial_attempts(link, 4)
+    assert all(a < b for a, b in zip(used, used[1:], strict=False)), used
+
+
+def test_a_broker_refusing_every_attempt_for_an_hour_is_logged_a_few_times_not_per_attempt(
+    vote_store: VoteStore, fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = MqttLink(DEVICE, "127.0.0.1", 1, queue.Queue(), vote_store.next_conn, fake_clock)
+    refused = ReasonCode(PacketTypes.CONNACK, "Not authorized")
+    with caplog.at_level(logging.WARNING, logger="device.mqtt"):
+        for _ in range(3600 // 2):
+            link._on_connect(link._client, None, None, refused, None)
+            fake_clock.advance(2_000)
+    lines = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert 1 <= len(lines) <= 7  # the first at once, then one per ten minutes with the count held back
+    assert "Not authorized" in lines[0].getMessage()
+
+
+def test_heartbeats_and_idle_ticks_write_nothing_to_the_card(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    press(synced_store, 3)  # a backlog the heartbeat reads (depth, oldest) and the fleet never acks
+    commits: list[str] = []
+    synced_store._conn.set_trace_callback(lambda sql: commits.append(sql) if sql.startswith("COMMIT") else None)
+    sync_agent(heartbeat_s=0.05, ack_timeout_s=0.1, max_backoff_s=0.2)
+    fleet.wait_for(lambda: len(fleet.heartbeats) >= 20, what="twenty heartbeats")
+    fleet.wait_for(lambda: len(fleet.batches) >= 5, what="resends to a silent fleet")
+    assert len(commits) <= 1  # the connection counter's one block; nothing per heartbeat, tick or resend
+
+
+def test_a_stream_of_bad_messages_is_counted_each_time_but_logged_once_a_minute(
+    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = fake_fleet()
+    with caplog.at_level(logging.WARNING, logger="device.sync"):
+        agent = sync_agent()
+        wait_until(lambda: agent.fleet_online is True, what="subscribed (the retained fleet state came)")
+        for _ in range(50):
+            fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", b"\xff not json")
+        wait_until(lambda: agent.counters().rejected.get("malformed") == 50, what="every bad message counted")
+    assert len([r for r in caplog.records if "rejected message" in r.getMessage()]) == 1
