@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import protocol
+from device.clock import FakeClock
 from device.store import VoteStore
 from device.sync import SyncAgent
 from tests.waiting import wait_until
@@ -281,3 +282,24 @@ def test_an_agent_told_its_clock_rate_wakes_for_deadlines_alone(
     fleet.wait_for(lambda: len(fleet.heartbeats) >= 3, what="heartbeats at their deadlines")
     fleet.ack(DEVICE, 1, seqs)
     wait_until(lambda: synced_store.depth() == 0, what="delivered after the ack")
+
+
+def test_a_heartbeat_sent_as_ntp_steps_the_clock_never_offers_the_old_time_as_a_synchronised_point(
+    synced_store: VoteStore, broker: Any, fake_fleet: Callable[..., Any]
+) -> None:
+    stale, real = 1_600_000_000_000, 1_750_000_000_000
+    fleet = fake_fleet(acking=False)
+    clock = FakeClock(wall_ms=stale, synced=False)
+    agent = SyncAgent(synced_store, DEVICE, broker.host, broker.port, clock, heartbeat_s=30.0, fleet_grace_s=0.3)
+    agent.start()
+    try:
+        fleet.wait_for(lambda: len(fleet.heartbeats) == 1, what="the first, unsynchronised heartbeat")
+        assert (fleet.heartbeats[0].wall, fleet.heartbeats[0].synced) == (stale, False)
+        clock.step_after_next_wall_read(real)  # NTP steps right after the agent reads the wall clock
+        clock.advance(30_000)  # the next heartbeat is due
+        fleet.wait_for(lambda: len(fleet.heartbeats) == 2, what="the heartbeat read across the step")
+        hb = fleet.heartbeats[1]
+        # The fleet anchors time correction on synchronised points: this one must be the real time.
+        assert (hb.wall, hb.mono, hb.synced) == (real, 40_000, True)
+    finally:
+        agent.stop()
