@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 import protocol
 from device.clock import FakeClock
 from device.store import VoteStore
@@ -212,6 +214,39 @@ def test_older_config_is_ignored_and_invalid_one_rejected_keeping_the_last_good(
     assert synced_store.load_config() == (5, config_doc)
     assert synced_store.load_config_rejection() == (6, report.reason)
     assert agent.counters().rejected == {"invalid": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"hours": {"tz": "Mars/Olympus_Mons", "weekly": {}}}, "hours.tz"),
+        ({"hours": {"tz": "UTC", "weekly": {}, "closed_dates": ["2024-02-30"]}}, "hours.closed_dates[0]"),
+        ({"languages": ["fi", "se"]}, "strings.se"),
+    ],
+    ids=["zone_on_mars", "february_30", "unshipped_language_without_texts"],
+)
+def test_a_config_the_fleet_would_refuse_is_rejected_on_receipt_by_the_same_check(
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    config_doc: dict,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    doc = {**config_doc, **change}
+    doc["question"] = {**config_doc["question"], "text": {lang: "?" for lang in doc["languages"]}}
+    with pytest.raises(protocol.ProtocolError) as refused_by_the_fleet:
+        protocol.encode(protocol.Config(DEVICE, 2, doc))
+    fleet = fake_fleet()
+    sync_agent()  # no device-specific check: the protocol's own is enough
+    wire = {"v": 1, "type": "config", "device": DEVICE, "version": 2, "doc": doc}
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/config", json.dumps(wire).encode(), retain=True)
+    fleet.wait_for(lambda: len(fleet.reports) == 1, what="rejection report")
+    report = fleet.reports[0]
+    assert (report.version, report.status) == (2, "rejected")
+    assert report.reason is not None and field in report.reason
+    assert report.reason == str(refused_by_the_fleet.value)
+    assert synced_store.load_config() is None
 
 
 def test_config_refused_by_the_terminal_is_reported_rejected(
