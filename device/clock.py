@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 TIMESYNC_FLAG_PATH = Path("/run/systemd/timesync/synchronized")
@@ -41,6 +41,39 @@ class Clock(Protocol):
     def synced(self) -> bool:
         """Whether the wall clock is synchronised to a time source right now."""
         ...
+
+
+class ClockReading(NamedTuple):
+    """One consistent reading: the wall and monotonic times, the boot, and whether that wall time was synchronised."""
+
+    wall: int
+    mono: int
+    boot: str
+    synced: bool
+
+
+#: How many times ``read_clock`` reads again when synchronisation changed under it.
+READ_ATTEMPTS = 3
+
+
+def read_clock(clock: Clock, attempts: int = READ_ATTEMPTS) -> ClockReading:
+    """Read the clock so that a wall time taken before synchronisation is never labelled synchronised.
+
+    Reading ``wall_ms()`` and then ``synced()`` separately is a race: NTP may step the clock and
+    set the flag between the two, and the stale wall time would travel as trustworthy. So the
+    flag is read before and after the wall clock: synchronised only if it was true both times.
+    If it changed, the reading is taken again (at most ``attempts`` times in all); a flag that
+    keeps changing gives an unsynchronised reading, which the fleet corrects later (SPEC 9).
+    """
+    if attempts < 1:
+        raise ValueError("read_clock needs at least one attempt")
+    for _ in range(attempts):
+        before = clock.synced()
+        wall, mono = clock.wall_ms(), clock.mono_ms()
+        after = clock.synced()
+        if before == after:
+            return ClockReading(wall, mono, clock.boot_id(), before)
+    return ClockReading(wall, mono, clock.boot_id(), False)
 
 
 class _Timeval(ctypes.Structure):
@@ -151,15 +184,20 @@ class FakeClock:
         self._synced = synced
         self._boots = 0
         self._boot = self._new_boot_id()
+        self._step: tuple[int, bool] | None = None
 
     def _new_boot_id(self) -> str:
         self._boots += 1
         return f"fake-boot-{self._boots}"
 
     def wall_ms(self) -> int:
-        """The wall time last set or advanced to."""
+        """The wall time last set or advanced to (then a step armed by ``step_after_next_wall_read``)."""
         with self._lock:
-            return self._wall
+            wall = self._wall
+            if self._step is not None:
+                self._wall, self._synced = self._step
+                self._step = None
+            return wall
 
     def mono_ms(self) -> int:
         """The monotonic time since the fake boot."""
@@ -188,6 +226,15 @@ class FakeClock:
         """Step the wall clock (as NTP does after boot) without touching the monotonic clock."""
         with self._lock:
             self._wall = wall_ms
+
+    def step_after_next_wall_read(self, wall_ms: int, synced: bool = True) -> None:
+        """Make NTP step the wall clock to ``wall_ms`` and set ``synced`` right after the next ``wall_ms()`` read.
+
+        The race a reader of the real clock cannot rule out, on demand: the value just read is the
+        old, unsynchronised time, while ``synced()`` asked next already says true.
+        """
+        with self._lock:
+            self._step = (wall_ms, synced)
 
     def set_synced(self, synced: bool) -> None:
         """Mark the wall clock synchronised or not."""

@@ -28,7 +28,7 @@ from sqlite_utils.migrations import Migrations
 import protocol
 from protocol import Vote
 
-from .clock import Clock
+from .clock import Clock, read_clock
 from .errors import StoreError
 
 MIGRATIONS = Migrations("hymy-device")
@@ -215,7 +215,7 @@ class VoteStore:
 
         ``held`` keeps the committed vote from the fleet until ``release`` adds its follow-up answers.
         """
-        clock = self._clock
+        now = read_clock(self._clock)  # never a pre-sync wall time labelled synchronised
         flagset = frozenset(flags)
         # seq=1 stands in until SQLite assigns the real one; validation does not depend on it.
         vote = Vote(
@@ -224,10 +224,10 @@ class VoteStore:
             scale,
             answer,
             lang,
-            clock.wall_ms(),
-            clock.mono_ms(),
-            clock.boot_id(),
-            clock.synced(),
+            now.wall,
+            now.mono,
+            now.boot,
+            now.synced,
             unit,
             cfg,
             flagset,

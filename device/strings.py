@@ -1,9 +1,11 @@
 """The interface texts a terminal ships for fi, sv and en, merged with a configuration's ``strings`` (SPEC 10.1).
 
 A configuration may override any shipped text, and must supply every key for a language the
-terminal does not ship (a Sámi language, say): ``missing_strings`` names what is lacking and
-``check_config`` turns that into the rejection reason the fleet sees, so a language is added
-without a software change and never half-shown.
+terminal does not ship (a Sámi language, say). ``protocol.configdoc`` holds which languages are
+shipped and which keys a language needs, and its ``validate_config_doc`` refuses a document that
+lacks one, on the fleet before it is published and here on receipt (``check_config``), so a
+language is added without a software change and never half-shown. ``SHIPPED`` must hold every
+key for exactly ``protocol.configdoc.SHIPPED_LANGUAGES`` (a test keeps them together).
 
 Texts are data. Those written by the project and not yet checked by a native speaker are listed
 in ``AWAITING_REVIEW``, as the default configuration lists its Swedish question under ``review``;
@@ -20,8 +22,6 @@ from typing import Any
 import protocol
 from protocol.configdoc import UI_STRING_KEYS
 from protocol.scales import SCALES
-
-from .hours import HoursError, check_hours
 
 SHIPPED: Mapping[str, Mapping[str, str]] = {
     "fi": {
@@ -121,28 +121,16 @@ def texts_for(lang: str, doc: Mapping[str, Any] | None) -> dict[str, str]:
     return texts
 
 
-def missing_strings(doc: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Per offered language the texts neither shipped nor configured; empty when the terminal can show them all."""
-    missing: dict[str, list[str]] = {}
-    for lang in doc["languages"]:
-        have = SHIPPED.get(lang, {}).keys() | _overrides(doc, lang).keys()
-        lacking = sorted(UI_STRING_KEYS - have)
-        if lacking:
-            missing[lang] = lacking
-    return missing
-
-
 def check_config(version: int, doc: dict[str, Any]) -> str | None:
-    """Why this terminal cannot run the configuration (protocol shape, time zone, texts), or None if it can."""
+    """Why this terminal cannot run the configuration, or None if it can: the fleet's own check, run on receipt.
+
+    ``protocol.validate_config_doc`` covers shape, time zone, dates and the texts of unshipped
+    languages, so the fleet refuses the same documents before it publishes them.
+    """
     try:
         protocol.validate_config_doc(doc)
-        check_hours(protocol.setting(doc, "hours"))
-    except (protocol.ProtocolError, HoursError) as exc:
+    except protocol.ProtocolError as exc:
         return str(exc)
-    missing = missing_strings(doc)
-    if missing:
-        named = "; ".join(f"{lang}: {', '.join(keys)}" for lang, keys in missing.items())
-        return f"strings lack interface texts for languages this terminal does not ship ({named})"
     return None
 
 

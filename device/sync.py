@@ -40,7 +40,7 @@ import protocol
 from protocol import Ack, Config, FleetState, Vote, topics
 from protocol.limits import MAX_REPORT_REASON
 
-from .clock import Clock
+from .clock import Clock, read_clock
 from .errors import DeviceError
 from .inputs.base import RateLimitedLog
 from .mqtt import Connected, Disconnected, MqttLink, Received
@@ -583,8 +583,8 @@ class SyncAgent:
     # -- health --------------------------------------------------------------------------------
 
     def _send_heartbeat(self, now: int) -> None:
-        clock = self.clock
-        wall, boot = clock.wall_ms(), clock.boot_id()
+        point = read_clock(self.clock)  # the clock point: never a pre-sync wall time labelled synchronised
+        wall, boot = point.wall, point.boot
         oldest_vote = self.store.oldest_pending()
         oldest: int | None = None
         if oldest_vote is not None:
@@ -593,9 +593,9 @@ class SyncAgent:
         hb = protocol.Heartbeat(
             device=self.device_id,
             wall=wall,
-            mono=now,
+            mono=point.mono,
             boot=boot,
-            synced=clock.synced(),
+            synced=point.synced,
             uptime=now // 1000,
             queue=self.store.depth(),
             oldest=oldest,

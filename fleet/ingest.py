@@ -82,6 +82,7 @@ class IngestCounters:
     heartbeats: int = 0
     config_reports: int = 0
     configs_pushed: int = 0
+    configs_refused: int = 0  # stored desired configurations that fail today's check: never published
     store_errors: int = 0
     drains: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
@@ -422,7 +423,17 @@ class Ingest:
             return 0
         if config is None:
             return 0
-        if self.mqtt.publish(device_topic(device, CONFIG), encode(config), 1, True):
+        try:
+            # The same check the terminal runs; a document stored before it was this strict fails here.
+            payload = encode(config)
+        except ProtocolError as exc:
+            with self._counters_lock:
+                self._counters.configs_refused += 1
+            self._log.error(
+                f"config:{device}", "not publishing version %d to %s: %s", config.version, device, exc.detail
+            )
+            return 0
+        if self.mqtt.publish(device_topic(device, CONFIG), payload, 1, True):
             log.info("pushed configuration version %d to %s", config.version, device)
             return 1
         return 0

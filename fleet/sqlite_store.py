@@ -484,7 +484,7 @@ class SqliteFleetStore:
                 raise ConfigError(f"version must be a positive integer, got {version!r}")
             encode_message(config)  # the limits a terminal applies, so we never push what it rejects
         except ProtocolError as exc:
-            raise ConfigError(str(exc)) from exc
+            raise ConfigError(exc.detail) from exc  # "configuration: hours.tz must be …": names the field
         text = json.dumps(doc, ensure_ascii=False, sort_keys=True)
         with self.transaction():
             row = self._conn.execute("SELECT version, doc FROM desired_configs WHERE device = ?", (device,)).fetchone()

@@ -1,14 +1,21 @@
 """The configuration document a terminal runs: question, scale, languages and pacing.
 
-It is versioned by the ``config`` message that carries it; this module only checks its
-shape, so the fleet refuses to publish what a terminal would reject and a terminal can say
-exactly why it rejected one. New keys come with a new schema version.
+It is versioned by the ``config`` message that carries it. ``validate_config_doc`` is the one
+check both sides run: the fleet before it stores or publishes a document, the terminal when one
+arrives. It covers everything a terminal needs to run the document (the time zone exists, a
+language terminals do not ship brings all its interface texts, dates and times are real), so
+the fleet refuses to publish what a terminal would reject and a terminal can say exactly why it
+rejected one. New keys come with a new schema version.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import zoneinfo
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from .errors import ProtocolError
@@ -40,8 +47,11 @@ DEFAULTS: dict[str, Any] = {
 
 #: Days of the week in ``hours.weekly``, Monday first as in ISO 8601.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Languages every terminal ships all its interface texts for (SPEC 10.1); ``device/strings.py`` holds them.
+SHIPPED_LANGUAGES = ("fi", "sv", "en")
 #: Keys of the terminal's own interface texts that ``strings`` may set per language. A terminal
-#: ships fi, sv and en; a new language (a Sámi one, say) arrives with all of these in ``strings``.
+#: ships them for SHIPPED_LANGUAGES; any other language (a Sámi one, say) arrives with all of
+#: these in ``strings``.
 UI_STRING_KEYS = frozenset(
     {
         "language_name",  # the language's name in itself, on the switcher: "Suomi"
@@ -66,7 +76,11 @@ UI_STRING_KEYS = frozenset(
     }
 )
 _TZ = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}\Z")
+# ASCII classes, never ``\d``: in a str pattern ``\d`` also matches Arabic-Indic and other digits.
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]\Z|^24:00\Z")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+#: Names in the tz directory that are host artefacts, not places: never a unit's zone.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\Z")
 
 
@@ -77,6 +91,15 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of an offending value, short enough for a rejection reason (and safe on a huge int)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit
+        return "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _bad(detail: str) -> ProtocolError:
@@ -95,12 +118,21 @@ def _keys(obj: Any, required: frozenset[str], optional: frozenset[str], what: st
     return obj
 
 
-def _number(doc: dict[str, Any], key: str, lo: float, hi: float) -> None:
-    if key in doc:
-        v = doc[key]
+def _number(obj: dict[str, Any], key: str, lo: int, hi: int, where: str = "") -> None:
+    """A JSON number (integer or fraction, finite) in lo..hi; never a boolean or a string."""
+    if key in obj:
+        v = obj[key]
         # The range test comes first: math.isfinite raises OverflowError on a huge integer.
         if type(v) not in (int, float) or not lo <= v <= hi or not math.isfinite(v):
-            raise _bad(f"{key} must be a number in {lo}..{hi}")
+            raise _bad(f"{where}{key} must be a number in {lo}..{hi}, got {_shown(v)}")
+
+
+def _integer(obj: dict[str, Any], key: str, lo: int, hi: int, where: str = "") -> None:
+    """A JSON integer (no fraction: ``80.0`` is not one) in lo..hi; never a boolean or a string."""
+    if key in obj:
+        v = obj[key]
+        if type(v) is not int or not lo <= v <= hi:
+            raise _bad(f"{where}{key} must be an integer in {lo}..{hi}, got {_shown(v)}")
 
 
 def _lang_map(obj: Any, what: str, limit: int) -> dict[str, str]:
@@ -155,19 +187,53 @@ def validate_config_doc(doc: Any) -> dict[str, Any]:
         raise _bad("role_question must be true or false")
     if "strings" in doc:
         _strings(doc["strings"])
+    lacking = missing_strings(doc)
+    if lacking:
+        lang, keys = next(iter(lacking.items()))
+        raise _bad(
+            f"strings.{lang} must supply every interface text, as terminals ship them only for"
+            f" {', '.join(SHIPPED_LANGUAGES)} (missing {lang}: {', '.join(keys)})"
+        )
     url = doc.get("feedback_url")
     if url is not None and (type(url) is not str or len(url) > MAX_URL or not _URL.match(url)):
         raise _bad(f"feedback_url must be an http(s) address of at most {MAX_URL} characters")
     if "display" in doc:
         display = _keys(doc["display"], frozenset(), frozenset({"brightness", "sleep_after_s"}), "display")
-        _number(display, "brightness", 0, 100)
-        _number(display, "sleep_after_s", 0, 86400)
+        _integer(display, "brightness", 0, 100, "display.")
+        _integer(display, "sleep_after_s", 0, 86400, "display.")
     return doc
 
 
-def _minutes(hhmm: Any, what: str) -> int:
-    if type(hhmm) is not str or not _HHMM.match(hhmm):
-        raise _bad(f"{what} must be a time HH:MM between 00:00 and 24:00, got {hhmm!r}")
+def missing_strings(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Per offered language not in SHIPPED_LANGUAGES, the interface texts ``strings`` lacks; empty if none."""
+    strings = doc.get("strings") or {}
+    missing: dict[str, list[str]] = {}
+    for lang in doc["languages"]:
+        if lang in SHIPPED_LANGUAGES:
+            continue
+        have = strings.get(lang) or {}
+        lacking = sorted(UI_STRING_KEYS - have.keys())
+        if lacking:
+            missing[lang] = lacking
+    return missing
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA keys this host's tz database (or the tzdata package) holds; read once, as data."""
+    return frozenset(zoneinfo.available_timezones()) - _NOT_ZONES
+
+
+def known_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone key this side's tz database holds (never a file path)."""
+    return bool(_TZ.match(name)) and len(name) <= MAX_ID and name in _zones()
+
+
+def _minutes(hhmm: Any, what: str, closing: bool) -> int:
+    """Minutes after midnight of an ASCII ``HH:MM``; ``24:00`` (the end of the day) only as a closing time."""
+    if type(hhmm) is not str or not _HHMM.match(hhmm) or (hhmm == "24:00" and not closing):
+        which, last = ("closing", "24:00") if closing else ("opening", "23:59")
+        raise _bad(f"{what} {which} time must be HH:MM in 00:00..{last}, got {_shown(hhmm)}")
     h, m = hhmm.split(":")
     return int(h) * 60 + int(m)
 
@@ -175,8 +241,8 @@ def _minutes(hhmm: Any, what: str) -> int:
 def _hours(hours: Any) -> None:
     """Opening hours: a time zone and, per weekday, up to four non-overlapping [open, close) intervals."""
     _keys(hours, frozenset({"tz", "weekly"}), frozenset({"closed_dates"}), "hours")
-    if type(hours["tz"]) is not str or len(hours["tz"]) > MAX_ID or not _TZ.match(hours["tz"]):
-        raise _bad(f"hours.tz must be an IANA time zone name such as Europe/Helsinki, got {hours['tz']!r}")
+    if type(hours["tz"]) is not str or not known_time_zone(hours["tz"]):
+        raise _bad(f"hours.tz must be an IANA time zone name such as Europe/Helsinki, got {_shown(hours['tz'])}")
     weekly = _keys(hours["weekly"], frozenset(), frozenset(WEEKDAYS), "hours.weekly")
     for day, intervals in weekly.items():
         if type(intervals) is not list or len(intervals) > 4:
@@ -185,23 +251,34 @@ def _hours(hours: Any) -> None:
         for pair in intervals:
             if type(pair) is not list or len(pair) != 2:
                 raise _bad(f"hours.weekly.{day} must hold [open, close] pairs")
-            start, end = _minutes(pair[0], f"hours.weekly.{day}"), _minutes(pair[1], f"hours.weekly.{day}")
+            start = _minutes(pair[0], f"hours.weekly.{day}", closing=False)
+            end = _minutes(pair[1], f"hours.weekly.{day}", closing=True)
             if not last_close <= start < end:
                 raise _bad(f"hours.weekly.{day} intervals must be in order, each opening before it closes")
             last_close = end
     closed = hours.get("closed_dates", [])
-    if (
-        type(closed) is not list
-        or len(closed) > 366
-        or not all(type(d) is str and re.match(r"^\d{4}-\d{2}-\d{2}\Z", d) for d in closed)
-    ):
-        raise _bad("hours.closed_dates must be at most 366 dates YYYY-MM-DD")
+    if type(closed) is not list or len(closed) > 366:
+        raise _bad("hours.closed_dates must be a list of at most 366 dates YYYY-MM-DD")
+    for i, day in enumerate(closed):
+        if not _is_date(day):
+            raise _bad(f"hours.closed_dates[{i}] must be a calendar date YYYY-MM-DD in ASCII digits, got {_shown(day)}")
+
+
+def _is_date(text: Any) -> bool:
+    """An ASCII ``YYYY-MM-DD`` naming a day that exists (no 2024-02-30)."""
+    if type(text) is not str or not _DATE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _followup(followup: Any, scale_size: int, langs: list[str]) -> None:
     """A follow-up after the score: branches by answer, each a question with 1..8 choices."""
     _keys(followup, frozenset({"branches"}), frozenset({"timeout_s"}), "followup")
-    _number(followup, "timeout_s", 3, 300)
+    _integer(followup, "timeout_s", 3, 300, "followup.")
     branches = followup["branches"]
     if type(branches) is not list or not 1 <= len(branches) <= 4:
         raise _bad("followup.branches must be a list of 1..4 branches")

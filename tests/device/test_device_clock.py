@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from device.clock import FakeClock, SystemClock, kernel_synced, read_boot_id
+from device.clock import READ_ATTEMPTS, ClockReading, FakeClock, SystemClock, kernel_synced, read_boot_id, read_clock
 
 
 def test_fake_clock_advances_wall_and_mono_together() -> None:
@@ -68,3 +68,52 @@ def test_kernel_sync_reads_unsync_flag_and_time_error() -> None:
     assert kernel_synced(adjtimex_returning(0, 0x40)) is False
     assert kernel_synced(adjtimex_returning(5, 0)) is False
     assert kernel_synced(adjtimex_returning(-1, 0)) is None
+
+
+#: A Pi boots with the time it last saved (fake-hwclock), then NTP steps it to the real time.
+STALE, REAL = 1_600_000_000_000, 1_750_000_000_000
+
+
+def test_fake_clock_can_step_right_after_a_wall_read() -> None:
+    clock = FakeClock(wall_ms=STALE, synced=False)
+    clock.step_after_next_wall_read(REAL)
+    assert (clock.wall_ms(), clock.synced()) == (STALE, True)  # the race: an old time, then "synced"
+    assert clock.wall_ms() == REAL
+
+
+def test_a_reading_taken_as_the_clock_steps_never_labels_the_old_time_synchronised() -> None:
+    clock = FakeClock(wall_ms=STALE, mono_ms=42, synced=False)
+    clock.step_after_next_wall_read(REAL)
+    reading = read_clock(clock)
+    assert reading == ClockReading(REAL, 42, clock.boot_id(), True)  # read again after the step
+
+
+def test_a_reading_as_the_clock_loses_sync_is_unsynchronised() -> None:
+    clock = FakeClock(wall_ms=REAL, synced=True)
+    clock.step_after_next_wall_read(STALE, synced=False)
+    assert read_clock(clock).synced is False
+
+
+class FlappingClock(FakeClock):
+    """A synchronisation flag that changes at every look, as no real clock should: the retries must end."""
+
+    def __init__(self) -> None:
+        super().__init__(wall_ms=STALE, synced=False)
+        self.looks = 0
+
+    def synced(self) -> bool:
+        self.looks += 1
+        return self.looks % 2 == 0
+
+
+def test_a_flag_that_keeps_changing_gives_an_unsynchronised_reading_after_bounded_retries() -> None:
+    clock = FlappingClock()
+    reading = read_clock(clock)
+    assert reading.synced is False and reading.wall == STALE
+    assert clock.looks == 2 * READ_ATTEMPTS
+
+
+def test_a_steady_clock_reads_in_one_go() -> None:
+    for synced in (True, False):
+        clock = FakeClock(wall_ms=REAL, mono_ms=7, synced=synced)
+        assert read_clock(clock) == ClockReading(REAL, 7, clock.boot_id(), synced)

@@ -44,6 +44,18 @@ def test_record_returns_a_valid_vote_with_clock_readings(vote_store: VoteStore, 
     assert vote_store.pending() == [vote]
 
 
+def test_a_press_as_ntp_steps_the_clock_never_carries_the_old_time_as_synchronised(
+    vote_store: VoteStore, fake_clock: FakeClock
+) -> None:
+    stale, real = 1_600_000_000_000, 1_750_000_000_000
+    fake_clock.set_wall(stale)
+    fake_clock.set_synced(False)
+    fake_clock.step_after_next_wall_read(real)  # NTP steps right after the store reads the wall clock
+    vote = vote_store.record("q-visit", "faces4", 3, "fi")
+    assert (vote.wall, vote.synced) == (real, True)
+    assert vote_store.pending() == [vote]
+
+
 def test_record_refuses_an_invalid_vote_and_stores_nothing(vote_store: VoteStore) -> None:
     with pytest.raises(protocol.ProtocolError):
         vote_store.record("q-visit", "faces4", 4, "fi")

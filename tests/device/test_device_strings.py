@@ -8,14 +8,19 @@ from typing import Any
 import pytest
 
 import protocol
-from device.strings import AWAITING_REVIEW, SHIPPED, check_config, check_config_for, missing_strings, texts_for
-from protocol.configdoc import UI_STRING_KEYS
+from device.strings import AWAITING_REVIEW, SHIPPED, check_config, check_config_for, texts_for
+from protocol.configdoc import SHIPPED_LANGUAGES, UI_STRING_KEYS, missing_strings
 from protocol.limits import MAX_UI_TEXT
 
 SAMI = {key: f"davvisámegiella {key}" for key in UI_STRING_KEYS}
 
 
-@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_the_terminal_ships_exactly_the_languages_the_protocol_exempts_from_strings() -> None:
+    # The fleet checks a document against protocol's list without importing device/: they must agree.
+    assert set(SHIPPED) == set(SHIPPED_LANGUAGES)
+
+
+@pytest.mark.parametrize("lang", SHIPPED_LANGUAGES)
 def test_every_shipped_language_has_every_key_within_the_protocol_limit(lang: str) -> None:
     texts = SHIPPED[lang]
     assert texts.keys() == UI_STRING_KEYS
@@ -98,7 +103,7 @@ def test_check_config_accepts_a_runnable_configuration(config_doc_with: Callable
     ("change", "reason"),
     [
         ({"hours": {"tz": "Europe/Atlantis", "weekly": {}}}, "Europe/Atlantis"),
-        ({"languages": ["fi", "se"]}, "se: "),
+        ({"languages": ["fi", "se"]}, "strings.se must supply every interface text"),
         ({"misuse_interval_s": -1}, "misuse_interval_s"),
     ],
 )

@@ -222,6 +222,39 @@ def test_older_config_is_ignored_and_invalid_one_rejected_keeping_the_last_good(
     assert agent.counters().rejected == {"invalid": 1}
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"hours": {"tz": "Mars/Olympus_Mons", "weekly": {}}}, "hours.tz"),
+        ({"hours": {"tz": "UTC", "weekly": {}, "closed_dates": ["2024-02-30"]}}, "hours.closed_dates[0]"),
+        ({"languages": ["fi", "se"]}, "strings.se"),
+    ],
+    ids=["zone_on_mars", "february_30", "unshipped_language_without_texts"],
+)
+def test_a_config_the_fleet_would_refuse_is_rejected_on_receipt_by_the_same_check(
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    config_doc: dict,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    doc = {**config_doc, **change}
+    doc["question"] = {**config_doc["question"], "text": {lang: "?" for lang in doc["languages"]}}
+    with pytest.raises(protocol.ProtocolError) as refused_by_the_fleet:
+        protocol.encode(protocol.Config(DEVICE, 2, doc))
+    fleet = fake_fleet()
+    sync_agent()  # no device-specific check: the protocol's own is enough
+    wire = {"v": 1, "type": "config", "device": DEVICE, "version": 2, "doc": doc}
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/config", json.dumps(wire).encode(), retain=True)
+    fleet.wait_for(lambda: len(fleet.reports) == 1, what="rejection report")
+    report = fleet.reports[0]
+    assert (report.version, report.status) == (2, "rejected")
+    assert report.reason is not None and field in report.reason
+    assert report.reason == str(refused_by_the_fleet.value)
+    assert synced_store.load_config() is None
+
+
 def test_config_refused_by_the_terminal_is_reported_rejected(
     synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], config_doc: dict
 ) -> None:
@@ -401,3 +434,24 @@ def test_a_stream_of_bad_messages_is_counted_each_time_but_logged_once_a_minute(
             fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", b"\xff not json")
         wait_until(lambda: agent.counters().rejected.get("malformed") == 50, what="every bad message counted")
     assert len([r for r in caplog.records if "rejected message" in r.getMessage()]) == 1
+
+
+def test_a_heartbeat_sent_as_ntp_steps_the_clock_never_offers_the_old_time_as_a_synchronised_point(
+    synced_store: VoteStore, broker: Any, fake_fleet: Callable[..., Any]
+) -> None:
+    stale, real = 1_600_000_000_000, 1_750_000_000_000
+    fleet = fake_fleet(acking=False)
+    clock = FakeClock(wall_ms=stale, synced=False)
+    agent = SyncAgent(synced_store, DEVICE, broker.host, broker.port, clock, heartbeat_s=30.0, fleet_grace_s=0.3)
+    agent.start()
+    try:
+        fleet.wait_for(lambda: len(fleet.heartbeats) == 1, what="the first, unsynchronised heartbeat")
+        assert (fleet.heartbeats[0].wall, fleet.heartbeats[0].synced) == (stale, False)
+        clock.step_after_next_wall_read(real)  # NTP steps right after the agent reads the wall clock
+        clock.advance(30_000)  # the next heartbeat is due
+        fleet.wait_for(lambda: len(fleet.heartbeats) == 2, what="the heartbeat read across the step")
+        hb = fleet.heartbeats[1]
+        # The fleet anchors time correction on synchronised points: this one must be the real time.
+        assert (hb.wall, hb.mono, hb.synced) == (real, 40_000, True)
+    finally:
+        agent.stop()

@@ -238,11 +238,14 @@ def test_an_unplaced_terminal_shows_its_id_and_a_claim_code(kiosk: Callable[...,
 
 
 def test_a_configuration_this_terminal_cannot_show_gives_the_calm_unavailable_screen(
-    kiosk: Callable[..., KioskRig], config_doc_with: Callable[..., dict]
+    kiosk: Callable[..., KioskRig], config_doc_with: Callable[..., dict], vote_store: VoteStore
 ) -> None:
     doc = config_doc_with(languages=["se"], default_language="se")
     doc["question"]["text"] = {"se": "Movt mii lihkostuvaimet?"}
-    rig = kiosk(doc)  # North Sámi without its interface texts
+    # North Sámi without its interface texts: no check lets this in now, but firmware with a laxer
+    # check may have persisted it before an update.
+    vote_store.save_config(1, doc)
+    rig = kiosk()
     assert rig.flow.screen == "unavailable"
     rig.key(pygame.K_1)
     assert rig.votes() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -217,6 +218,27 @@ def test_a_terminal_born_behind_its_desired_configuration_gets_it_retained(
     assert ingest.counters().configs_pushed == 2
     status = ingest.store.terminal("term-a")
     assert status is not None and status.online and status.conn == 1
+
+
+def test_a_stored_configuration_a_terminal_would_reject_is_never_published(
+    ingest: Ingest, terminal: Probe, fleet_path: Path
+) -> None:
+    # Stored by a fleet from before the check was this strict: the zone passed its shape test.
+    doc = {**default_config_doc("unit-a"), "hours": {"tz": "Mars/Olympus_Mons", "weekly": {}}}
+    with sqlite3.connect(fleet_path) as older_fleet:
+        older_fleet.execute(
+            "INSERT INTO desired_configs (device, version, doc, set_at) VALUES (?, ?, ?, ?)",
+            ("term-a", 2, json.dumps(doc), NOON),
+        )
+    send(terminal, TerminalState("term-a", True, 1, NOON, "1.0"), "state")
+    wait_for(lambda: ingest.counters().configs_refused == 1, what="the refused configuration")
+    assert ingest.counters().configs_pushed == 0
+    # Ingest goes on, and the first configuration the terminal ever hears is the valid one set next.
+    good = default_config_doc("unit-a")
+    ingest.store.set_config("term-a", 3, good)
+    send(terminal, TerminalState("term-a", True, 2, NOON, "1.0"), "state")
+    message = terminal.expect()
+    assert decode(message.topic, message.payload) == Config("term-a", 3, good)
 
 
 def test_python_m_fleet_ingests_until_sigterm_then_says_offline(

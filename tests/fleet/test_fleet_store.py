@@ -229,6 +229,31 @@ def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db:
     assert config is not None and config.version == 2 and config.doc == doc
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"hours": {"tz": "Mars/Olympus_Mons", "weekly": {}}}, "hours.tz"),
+        ({"hours": {"tz": "UTC", "weekly": {}, "closed_dates": ["2024-02-30"]}}, "hours.closed_dates[0]"),
+        ({"languages": ["fi", "se"]}, "strings.se"),
+        ({"followup": {"timeout_s": "20", "branches": []}}, "followup.timeout_s"),
+    ],
+    ids=["zone_on_mars", "february_30", "unshipped_language_without_texts", "string_timeout"],
+)
+def test_a_document_a_terminal_would_reject_is_refused_naming_the_field_and_leaves_the_desired_one(
+    fleet_db: SqliteFleetStore, change: dict[str, object], field: str
+) -> None:
+    good = default_config_doc("unit-a")
+    fleet_db.set_config("term-a", 2, good)
+    bad = {**good, **change}
+    if "se" in bad["languages"]:
+        bad["question"] = {**good["question"], "text": {**good["question"]["text"], "se": "Movt manai?"}}
+    with pytest.raises(ConfigError) as err:
+        fleet_db.set_config("term-a", 3, bad)
+    assert str(err.value).startswith(f"configuration: {field}")
+    config = fleet_db.get_config("term-a")
+    assert config is not None and config.version == 2 and config.doc == good
+
+
 def test_default_configuration_ships_the_national_question_with_sources(fleet_db: SqliteFleetStore) -> None:
     doc = default_config_doc()
     question = doc["question"]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from protocol import Config, ProtocolError, decode, encode, setting, validate_config_doc
+from protocol.configdoc import SHIPPED_LANGUAGES, UI_STRING_KEYS, missing_strings
 from protocol.limits import MAX_CONFIG_DOC_BYTES
 
 
@@ -170,7 +171,7 @@ INVALID: list[tuple[str, Any, str]] = [
     (
         "followup_timeout",
         change(lambda d: d["followup"].__setitem__("timeout_s", 1)),
-        "timeout_s must be a number in 3..300",
+        "followup.timeout_s must be an integer in 3..300",
     ),
     (
         "role_question_not_bool",
@@ -192,7 +193,7 @@ INVALID: list[tuple[str, Any, str]] = [
     (
         "display_brightness",
         change(lambda d: d["display"].__setitem__("brightness", 101)),
-        "brightness must be a number in 0..100",
+        "display.brightness must be an integer in 0..100",
     ),
     ("display_unknown", change(lambda d: d["display"].__setitem__("contrast", 1)), "unknown keys ['contrast']"),
 ]
@@ -222,4 +223,128 @@ def test_a_document_over_the_size_limit_is_rejected_even_if_otherwise_valid() ->
     assert len(json.dumps(doc)) > MAX_CONFIG_DOC_BYTES
     wire = {"v": 1, "type": "config", "device": "kiosk-001", "version": 2, "doc": doc}
     with pytest.raises(ProtocolError, match="over 65536 bytes"):
+        decode("hymy/v1/kiosk-001/config", json.dumps(wire).encode())
+
+
+# -- what a terminal needs to run a document, checked by the same function on both sides --------
+
+ALL_TEXTS = {key: f"{key} (smn)" for key in sorted(UI_STRING_KEYS)}
+
+
+def offering(langs: list[str], **extra: Any) -> dict[str, Any]:
+    """A valid document offering ``langs``; its question text covers each of them."""
+    doc = config_doc()
+    doc.pop("followup")  # its texts cover fi, sv and en only
+    doc.update(languages=langs, default_language=langs[0], **extra)
+    doc["question"]["text"] = {lang: f"? ({lang})" for lang in langs}
+    doc["question"]["review"] = []
+    return doc
+
+
+def with_hours(**changes: Any) -> dict[str, Any]:
+    return change(lambda d: d["hours"].update(changes))
+
+
+def weekly(day: str, *pairs: list[str]) -> dict[str, Any]:
+    return change(lambda d: d["hours"]["weekly"].__setitem__(day, list(pairs)))
+
+
+STRICT: list[tuple[str, Any, str]] = [
+    ("tz_not_on_earth", with_hours(tz="Mars/Olympus_Mons"), "hours.tz must be an IANA time zone"),
+    ("tz_host_artefact", with_hours(tz="localtime"), "hours.tz"),
+    ("tz_posix_tree", with_hours(tz="posix/Europe/Helsinki"), "hours.tz"),
+    ("date_not_in_calendar", with_hours(closed_dates=["2024-02-30"]), "hours.closed_dates[0] must be a calendar date"),
+    ("date_month_13", with_hours(closed_dates=["2026-12-24", "2026-13-01"]), "hours.closed_dates[1]"),
+    ("date_arabic_indic_digits", with_hours(closed_dates=["٢٠٢٤-٠١-٠١"]), "in ASCII digits"),
+    ("date_fullwidth_digits", with_hours(closed_dates=["２０２４-01-01"]), "hours.closed_dates[0]"),
+    ("date_not_a_string", with_hours(closed_dates=[20240101]), "hours.closed_dates[0]"),
+    ("date_basic_format", with_hours(closed_dates=["20240101"]), "hours.closed_dates[0]"),
+    ("time_24_00_opens", weekly("tue", ["24:00", "24:00"]), "hours.weekly.tue opening time must be HH:MM"),
+    ("time_unpadded", weekly("tue", ["9:5", "12:00"]), "hours.weekly.tue opening time"),
+    ("time_minute_60", weekly("tue", ["08:00", "12:60"]), "hours.weekly.tue closing time"),
+    ("time_arabic_indic_digits", weekly("tue", ["٠٨:٠٠", "12:00"]), "hours.weekly.tue opening time"),
+    ("time_trailing_newline", weekly("tue", ["08:00", "12:00\n"]), "hours.weekly.tue closing time"),
+    (
+        "unshipped_language_without_texts",
+        offering(["fi", "smn"]),
+        "strings.smn must supply every interface text",
+    ),
+    (
+        "unshipped_language_missing_one_key",
+        offering(["fi", "smn"], strings={"smn": {k: v for k, v in ALL_TEXTS.items() if k != "face_4"}}),
+        "(missing smn: face_4)",
+    ),
+    (
+        "texts_for_another_language_do_not_count",
+        offering(["fi", "smn"], strings={"se": ALL_TEXTS}),
+        "strings.smn",
+    ),
+]
+
+#: Every number of the document: (where it lives, key, whether it must be an integer).
+NUMBERS = [
+    ((), "misuse_interval_s", False),
+    ((), "thanks_s", False),
+    (("followup",), "timeout_s", True),
+    (("display",), "brightness", True),
+    (("display",), "sleep_after_s", True),
+]
+
+
+def with_number(path: tuple[str, ...], key: str, value: Any) -> dict[str, Any]:
+    def put(d: dict[str, Any]) -> None:
+        for part in path:
+            d = d[part]
+        d[key] = value
+
+    return change(put)
+
+
+for _path, _key, _integer in NUMBERS:
+    _name = ".".join((*_path, _key))
+    STRICT.append((f"{_name}_bool", with_number(_path, _key, True), f"{_name} must be a"))
+    STRICT.append((f"{_name}_string", with_number(_path, _key, "10"), f"{_name} must be a"))
+    if _integer:
+        STRICT.append((f"{_name}_float", with_number(_path, _key, 10.0), f"{_name} must be an integer"))
+
+
+@pytest.mark.parametrize(("doc", "message"), [i[1:] for i in STRICT], ids=[i[0] for i in STRICT])
+def test_a_document_a_terminal_cannot_run_is_invalid_and_the_reason_names_the_field(doc: Any, message: str) -> None:
+    with pytest.raises(ProtocolError) as err:
+        validate_config_doc(doc)
+    assert err.value.reason == "invalid"
+    assert message in err.value.detail
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        with_hours(tz="UTC"),
+        with_hours(tz="America/Argentina/Buenos_Aires"),
+        with_hours(closed_dates=["2024-02-29", "2026-12-31"]),
+        weekly("tue", ["00:00", "23:59"]),
+        weekly("tue", ["23:59", "24:00"]),
+        with_number((), "thanks_s", 7.5),
+        with_number((), "misuse_interval_s", 0),
+        offering(["fi", "smn"], strings={"smn": ALL_TEXTS}),
+        offering(["sv", "en"]),
+    ],
+    ids=["utc", "three_part_zone", "leap_day", "whole_day", "24_00_closes", "fraction", "zero", "smn", "shipped"],
+)
+def test_real_zones_dates_times_fractions_and_complete_languages_pass(doc: dict[str, Any]) -> None:
+    assert validate_config_doc(doc) is doc
+
+
+def test_the_required_strings_are_the_shipped_keys_and_every_shipped_language_is_exempt() -> None:
+    assert SHIPPED_LANGUAGES == ("fi", "sv", "en")
+    assert missing_strings(offering(["fi", "sv", "en"])) == {}
+    assert missing_strings(offering(["en", "smn", "se"], strings={"se": {"thanks": "Giitu!"}})) == {
+        "smn": sorted(UI_STRING_KEYS),
+        "se": sorted(UI_STRING_KEYS - {"thanks"}),
+    }
+
+
+def test_a_config_message_whose_zone_is_unknown_does_not_decode_and_says_why() -> None:
+    wire = {"v": 1, "type": "config", "device": "kiosk-001", "version": 2, "doc": with_hours(tz="Mars/Olympus_Mons")}
+    with pytest.raises(ProtocolError, match="hours.tz"):
         decode("hymy/v1/kiosk-001/config", json.dumps(wire).encode())

@@ -11,7 +11,15 @@ import pytest
 import protocol
 from protocol import REASONS, SCALES, VOTE_FLAGS, decode, encode, limits, validate_config_doc
 from protocol.codec import _PARSERS, _VOTE_OPTIONAL, _VOTE_REQUIRED, TYPE_OF_KIND
-from protocol.configdoc import DEFAULTS, DOC_OPTIONAL, DOC_REQUIRED, QUESTION_OPTIONAL, QUESTION_REQUIRED
+from protocol.configdoc import (
+    DEFAULTS,
+    DOC_OPTIONAL,
+    DOC_REQUIRED,
+    QUESTION_OPTIONAL,
+    QUESTION_REQUIRED,
+    SHIPPED_LANGUAGES,
+    UI_STRING_KEYS,
+)
 from protocol.messages import CONFIG_STATUSES, ROLES
 from protocol.topics import DEVICE_KINDS, FLEET_STATE
 
@@ -80,6 +88,18 @@ def test_every_name_of_the_contract_is_documented(name: str) -> None:
 )
 def test_every_limit_is_stated(value: int) -> None:
     assert re.search(rf"(?<![\d.]){value}(?![\d.])", SPEC), value
+
+
+@pytest.mark.parametrize("key", sorted(UI_STRING_KEYS))
+def test_every_interface_text_a_new_language_must_supply_is_listed(key: str) -> None:
+    section = SPEC[SPEC.index("Interface texts, `strings`") : SPEC.index("The question object")]
+    assert f"`{key}`" in section
+    assert f"among these {len(UI_STRING_KEYS)}" in section
+
+
+def test_the_shipped_languages_are_stated() -> None:
+    assert "Every terminal ships all 19 for " + ", ".join(f"`{lang}`" for lang in SHIPPED_LANGUAGES[:-1]) in SPEC
+    assert len(UI_STRING_KEYS) == 19
 
 
 def test_defaults_are_stated() -> None:
