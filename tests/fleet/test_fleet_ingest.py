@@ -395,3 +395,25 @@ def test_a_batch_the_store_cannot_take_delays_only_itself(
         finally:
             running.mqtt.stop()
     assert running.counters().store_errors == 2  # the drain's transaction, then term-b's on its own
+
+
+def test_while_the_database_is_locked_no_ack_leaves_and_the_resend_is_acked_once_it_frees(
+    ingest: Ingest, terminal: Probe, fleet_path: Path
+) -> None:
+    # A real fault, not a double: another process holds the database's write lock (a backup, a
+    # migration, an operator's sqlite3 shell). The ingest must neither ack nor lose the batch.
+    ingest.store._conn.execute("PRAGMA busy_timeout = 100")  # type: ignore[attr-defined]
+    blocker = sqlite3.connect(fleet_path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        batch = make_batch("term-a", [1, 2, 3], batch=1)
+        send(terminal, batch, "votes")
+        wait_for(lambda: ingest.counters().store_errors >= 1, what="the store failing")
+        terminal.assert_silent(0.5)  # nothing was committed, so nothing may be acknowledged
+        assert ingest.counters().acks_sent == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    send(terminal, batch, "votes")  # the terminal's resend, after its ack timeout
+    assert expect_ack(terminal) == Ack("term-a", 1, ((1, 3),))
+    assert [v.seq for v in ingest.store.stored_votes("term-a")] == [1, 2, 3]

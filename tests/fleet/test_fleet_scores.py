@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import statistics
 from datetime import date
+from fractions import Fraction
+from statistics import NormalDist
 
 import pytest
 from hypothesis import given
@@ -125,3 +129,54 @@ def test_scales_are_never_mixed_in_one_figure() -> None:
     assert len(scores_by_day(daily)) == 4
     table = format_table(scores)
     assert "faces4" in table and "faces5" in table and "unit-b" in table
+
+
+# -- the intervals to full precision, computed another way ---------------------------------------
+# Independent of fleet.scores: the NPS standard error from the population variance of the
+# individual +1/0/−1 scores (statistics.pvariance on exact fractions), and the Wilson bounds as the
+# roots of their defining quadratic (p̂ − p)² = z² p (1 − p) / n, by the quadratic formula.
+Z = NormalDist().inv_cdf(0.975)
+
+
+def independent_nps(promoters: int, passives: int, detractors: int) -> tuple[float, float, float]:
+    scores = [Fraction(1)] * promoters + [Fraction(0)] * passives + [Fraction(-1)] * detractors
+    n = len(scores)
+    mean = sum(scores, Fraction(0)) / n
+    se = math.sqrt(statistics.pvariance(scores) / n)
+    return 100 * float(mean), max(-100.0, 100 * (float(mean) - Z * se)), min(100.0, 100 * (float(mean) + Z * se))
+
+
+def independent_wilson(k: int, n: int) -> tuple[float, float]:
+    p = k / n
+    a = 1 + Z * Z / n
+    b = -(2 * p + Z * Z / n)
+    c = p * p
+    root = math.sqrt(b * b - 4 * a * c)
+    return (-b - root) / (2 * a), (-b + root) / (2 * a)
+
+
+@pytest.mark.parametrize(
+    ("promoters", "passives", "detractors"),
+    [(1, 0, 0), (0, 0, 1), (0, 1, 0), (1, 0, 1), (1, 1, 0), (0, 1, 1), (14, 9, 7), (30, 0, 0), (1, 28, 1)]
+    + [(550, 250, 200), (1000, 0, 0), (0, 0, 1000), (500, 0, 500), (1, 998, 1), (999, 0, 1)],
+)
+def test_nps_and_its_interval_match_an_independent_computation_to_full_precision(
+    promoters: int, passives: int, detractors: int
+) -> None:
+    got = nps(nps_counts(promoters, passives, detractors), NPS11)
+    figure, low, high = independent_nps(promoters, passives, detractors)
+    assert got.nps == pytest.approx(figure, rel=1e-12, abs=1e-9)
+    assert got.low == pytest.approx(low, rel=1e-12, abs=1e-9)
+    assert got.high == pytest.approx(high, rel=1e-12, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("k", "n"), [(0, 1), (1, 1), (0, 2), (1, 2), (2, 2), (15, 30), (29, 30), (1, 1000), (750, 1000)]
+)
+def test_wilson_bounds_match_the_roots_of_their_quadratic_to_full_precision(k: int, n: int) -> None:
+    low, high = wilson(k, n)
+    want_low, want_high = independent_wilson(k, n)
+    assert low == pytest.approx(want_low, rel=1e-12, abs=1e-12)
+    assert high == pytest.approx(want_high, rel=1e-12, abs=1e-12)
+    share = positive_share([n - k, 0, 0, k], FACES4)
+    assert (share.low, share.high) == pytest.approx((100 * want_low, 100 * want_high), rel=1e-12, abs=1e-10)

@@ -378,3 +378,28 @@ def test_check_lang_refuses_other_tags(lang: Any) -> None:
 def test_encode_refuses_what_decode_would_reject(bad: Any) -> None:
     with pytest.raises(ProtocolError):
         encode(bad)
+
+
+def test_a_payload_of_exactly_the_limit_decodes_and_one_byte_more_is_oversized() -> None:
+    wire = dumps(batch_wire())
+    at_limit = wire + b" " * (MAX_PAYLOAD_BYTES - len(wire))  # JSON allows trailing whitespace
+    assert len(at_limit) == MAX_PAYLOAD_BYTES
+    assert decode(VOTES_TOPIC, at_limit) == decode(VOTES_TOPIC, wire)
+    with pytest.raises(ProtocolError) as caught:
+        decode(VOTES_TOPIC, at_limit + b" ")
+    assert caught.value.reason == "oversized"
+
+
+def test_encode_refuses_one_byte_over_the_limit_and_accepts_exactly_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No valid message reaches 256 KiB (the largest batch is tested above to fit), so the limit is
+    # lowered to the size of a real message to test the comparison at its edge.
+    import protocol.codec as codec
+
+    msg = decode(VOTES_TOPIC, dumps(batch_wire()))
+    size = len(encode(msg))
+    monkeypatch.setattr(codec, "MAX_PAYLOAD_BYTES", size)
+    assert len(encode(msg)) == size
+    monkeypatch.setattr(codec, "MAX_PAYLOAD_BYTES", size - 1)
+    with pytest.raises(ProtocolError) as caught:
+        encode(msg)
+    assert caught.value.reason == "oversized"
