@@ -88,6 +88,7 @@ class SyncCounters:
     connects: int = 0
     disconnects: int = 0
     loop_errors: int = 0
+    wakeups: int = 0  # times the loop woke (events, deadlines, polls): an idle agent should rarely wake
     rejected: dict[str, int] = field(default_factory=dict)
 
 
@@ -305,6 +306,7 @@ class SyncAgent:
                 event = self._events.get(timeout=self._wait_s())
             except queue.Empty:
                 event = None
+            self._count("wakeups")
             try:
                 while event is not None:
                     if event is _STOP:

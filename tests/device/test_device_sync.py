@@ -457,3 +457,21 @@ def test_a_heartbeat_sent_as_ntp_steps_the_clock_never_offers_the_old_time_as_a_
         assert (hb.wall, hb.mono, hb.synced) == (real, 40_000, True)
     finally:
         agent.stop()
+
+
+def test_an_idle_agent_told_its_clock_rate_does_not_poll(
+    synced_store: VoteStore, broker: Any, fake_fleet: Callable[..., Any]
+) -> None:
+    fake_fleet()
+    clock = FakeClock(wall_ms=1_750_000_000_000, synced=True)  # stands still: no deadline ever comes
+    agent = SyncAgent(synced_store, DEVICE, broker.host, broker.port, clock, clock_rate=1.0, fleet_grace_s=0.3)
+    agent.start()
+    try:
+        wait_until(lambda: agent.connected and agent.fleet_online is True, what="connected, fleet seen")
+        time.sleep(0.3)  # let the connection's own events settle
+        before = agent.counters().wakeups
+        time.sleep(2.0)
+        woke = agent.counters().wakeups - before
+    finally:
+        agent.stop()
+    assert woke <= 1, f"woke {woke} times in 2 s with nothing to do: it polls (every 0.5 s would be 4)"
