@@ -23,6 +23,7 @@ from device.store import VoteStore
 from fleet.store import open_store
 from sim.brokers import BrokerRunner
 from tests import waiting
+from tests.presses import assert_exactly_once
 
 VOTES = 1000
 TERMINALS = ("term-a01", "term-b02", "term-c03")
@@ -140,6 +141,8 @@ def test_every_vote_arrives_exactly_once_through_broker_restart_ingest_kill_and_
 
     store = open_store(str(fleet_db))
     try:
+        # By what identifies a press, not by the fleet's own key, so a copy under another key shows.
+        assert_exactly_once(store, [(device, [tmp_path / f"{device}.db"]) for device in TERMINALS])
         for device in TERMINALS:
             seqs = [v.seq for v in store.stored_votes(device)]
             assert seqs == list(range(1, VOTES + 1)), f"{device}: {len(seqs)} stored, {len(set(seqs))} distinct"

@@ -7,6 +7,7 @@ refused for good, the fleet cannot take one batch. In each, every other press st
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from fleet.errors import StoreError
 from fleet.ingest import Ingest
 from fleet.sqlite_store import SqliteFleetStore
 from protocol import VoteBatch
+from tests.presses import assert_exactly_once, lost_and_duplicated, pressed, stored
 from tests.waiting import wait_until
 
 DEVICE = "kiosk-001"
@@ -80,6 +82,7 @@ def test_a_terminal_re_imaged_under_its_old_id_delivers_both_series(
         agent.stop()
         new.close()
     assert fleet.store.vote_count(DEVICE) == 70
+    assert_exactly_once(fleet.store, [(DEVICE, [tmp_path / "card-1.db", tmp_path / "card-2.db"])])
     assert fleet.ingest.counters().conflicts == 0
     series = [(v.store, v.seq) for v in fleet.store.stored_votes(DEVICE)]
     assert series == [(old.store_id, s) for s in range(1, 41)] + [(new.store_id, s) for s in range(1, 31)]
@@ -139,3 +142,27 @@ def test_a_fleet_that_never_answers_one_batch_still_receives_every_later_vote(mo
         agent.stop()
         store.close()
         fleet.stop()
+
+
+class _ForgetfulFleetStore(SqliteFleetStore):
+    """Idempotency broken on purpose: every batch is filed under a store id of its own."""
+
+    def add_vote_batches(self, batches: Any, received_ms: int) -> Any:
+        self.calls = getattr(self, "calls", 0) + 1
+        return super().add_vote_batches([replace(b, store=f"copy{self.calls}") for b in batches], received_ms)
+
+
+def test_the_press_count_finds_a_vote_stored_twice_under_another_key(tmp_path: Path) -> None:
+    # Proves the exactly-once checks above can fail: the fleet's key sees no duplicate here.
+    store = VoteStore(tmp_path / "votes.db", DEVICE, SystemClock())
+    press(store, 5)
+    batch = VoteBatch(DEVICE, 1, tuple(store.pending(10)), store.store_id or None)
+    store.close()
+    with _ForgetfulFleetStore(tmp_path / "fleet.db") as fleet:
+        fleet.add_vote_batches([batch], 0)
+        assert lost_and_duplicated(pressed(tmp_path / "votes.db"), stored(fleet, DEVICE)) == (0, 0)
+        fleet.add_vote_batches([batch], 0)  # the resend
+        assert len({(v.store, v.seq) for v in fleet.stored_votes(DEVICE)}) == 10  # no key repeats
+        assert lost_and_duplicated(pressed(tmp_path / "votes.db"), stored(fleet, DEVICE)) == (0, 5)
+        with pytest.raises(AssertionError, match="5 stored twice"):
+            assert_exactly_once(fleet, [(DEVICE, [tmp_path / "votes.db"])])
