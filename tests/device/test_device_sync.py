@@ -475,3 +475,19 @@ def test_an_idle_agent_told_its_clock_rate_does_not_poll(
     finally:
         agent.stop()
     assert woke <= 1, f"woke {woke} times in 2 s with nothing to do: it polls (every 0.5 s would be 4)"
+
+
+def test_an_ack_while_the_fleet_looks_offline_restores_the_full_window(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    # A stale will (or a sibling's) says the fleet is offline although it is up: the probe's ack
+    # proves otherwise, and the backlog must then drain at full width, not a batch per round trip.
+    fleet = fake_fleet(acking=False, announce=False)
+    agent = sync_agent(batch_size=10, max_in_flight=4, ack_timeout_s=5.0)
+    press(synced_store, 200, agent)
+    wait_until(lambda: agent.fleet_online is False and len(fleet.batches) >= 1, what="probing")
+    assert agent.in_flight() == 1
+    probe = fleet.batches[0]
+    fleet.ack(DEVICE, probe.batch, [v.seq for v in probe.votes])
+    wait_until(lambda: agent.in_flight() == 4, what="the full window in flight after the ack")
+    assert agent.fleet_online is True
