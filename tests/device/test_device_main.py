@@ -83,3 +83,16 @@ def test_the_desktop_settings_file_is_valid() -> None:
 
     settings = load_settings(Path(__file__).parents[2] / "device" / "kiosk.desktop.toml")
     assert settings.input.kind == "keyboard" and settings.screen is not None and not settings.screen.fullscreen
+
+
+def test_a_terminal_refuses_to_start_on_another_terminals_database(
+    store_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with VoteStore(store_path, DEVICE, SystemClock()) as store:
+        store.record("q-visit", "faces4", 1, "fi")
+    argv = ["--db", str(store_path), "--device", "term-0002", "--broker", f"127.0.0.1:{free_port()}"]
+    assert main(argv, stdin=io.StringIO("3\n"), stdout=io.StringIO()) == 1
+    error = capsys.readouterr().err
+    assert "belongs to terminal 'term-0001', not 'term-0002'" in error
+    with VoteStore(store_path, DEVICE, SystemClock()) as store:  # untouched, still its owner's
+        assert store.depth() == 1
