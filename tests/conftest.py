@@ -57,6 +57,23 @@ def broker(request: pytest.FixtureRequest) -> BrokerRunner:
     return runner
 
 
+#: amqtt (the embedded broker of the zero-set-up demo) gets two things wrong at a disconnect, seen
+#: here and never with Mosquitto: it can PUBACK a QoS 1 publish and never deliver it when the
+#: publisher disconnects right after (a terminal's goodbye: ``is_published()`` was True, the
+#: subscribed QoS 1 client never got it), and on a session takeover it can publish the old
+#: connection's will with the new connection's will payload (conn 2 where the birth said 1).
+#: Tests of what the broker does at a disconnect mark their embedded run with this, so the
+#: Mosquitto run alone holds the guarantee; the demo only loses a liveness message by it.
+AMQTT_DROPS_ON_DISCONNECT = "amqtt mishandles a publish or a will at a disconnect (see tests/conftest.py)"
+
+
+def embedded_broker_may_drop(request: pytest.FixtureRequest) -> None:
+    """Mark this test's embedded-broker run as an expected, not strict, failure (see above)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("broker") == "embedded":
+        request.node.add_marker(pytest.mark.xfail(reason=AMQTT_DROPS_ON_DISCONNECT, strict=False))
+
+
 class MqttProbe:
     """A paho client for tests that queues what it receives and waits for acks, so tests need no sleeps."""
 

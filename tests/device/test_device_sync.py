@@ -20,6 +20,7 @@ from device.errors import StoreError
 from device.mqtt import MqttLink
 from device.store import VoteStore
 from device.sync import SyncAgent
+from tests.conftest import embedded_broker_may_drop
 from tests.waiting import wait_until
 
 DEVICE = "term-0001"
@@ -276,8 +277,9 @@ def test_config_refused_by_the_terminal_is_reported_rejected(
 
 
 def test_will_carries_the_conn_counter_and_a_newer_birth_a_larger_one(
-    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], request: pytest.FixtureRequest
 ) -> None:
+    embedded_broker_may_drop(request)
     fleet = fake_fleet()
     agent = sync_agent()
     fleet.wait_for(lambda: any(s.online for s in fleet.states), what="birth")
@@ -292,8 +294,9 @@ def test_will_carries_the_conn_counter_and_a_newer_birth_a_larger_one(
 
 
 def test_stop_publishes_offline_state_with_the_same_counter(
-    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+    sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], request: pytest.FixtureRequest
 ) -> None:
+    embedded_broker_may_drop(request)
     fleet = fake_fleet()
     agent = sync_agent()
     fleet.wait_for(lambda: any(s.online for s in fleet.states), what="birth")
