@@ -454,7 +454,7 @@ class FleetSim:
             assert self.proxy is not None
             slot = self._slot(f.target)
             with slot.lock:
-                if slot.sim is not None:  # a terminal powered off meanwhile gets its network at power-on
+                if slot.sim is not None or slot.retiring is not None:  # one powered off gets it at power-on
                     self.proxy.restore(str(f.target))
         elif kind == "broker" and self.broker is not None:
             self.broker.start()
