@@ -92,15 +92,20 @@ def wait_fleet_online(host: str, port: int, timeout: float = 30.0) -> None:
         client.loop_stop()
 
 
-@contextmanager
-def fleet_ingest(host: str, port: int, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run the real fleet ingest (`python -m fleet`) in its own process, as in production."""
+def start_fleet_ingest(host: str, port: int, db: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start the real fleet ingest (`python -m fleet`) in its own process, as in production; returns at once."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "fleet", "--db", str(db), "--broker", f"{host}:{port}", "ingest"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+@contextmanager
+def fleet_ingest(host: str, port: int, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run the real fleet ingest (`python -m fleet`) in its own process, as in production."""
+    proc = start_fleet_ingest(host, port, db, log)
     try:
         wait_fleet_online(host, port)
         yield proc
@@ -294,6 +299,87 @@ def bench_drain(workdir: Path, votes: int) -> dict[str, Any]:
     }
 
 
+def bench_drain_fleet(workdir: Path, votes: int) -> dict[str, Any]:
+    """Time from the fleet ingest's return to an empty queue, for ``votes`` pressed while it was down.
+
+    The broker stays up: the ingest is SIGKILLed, so the broker publishes its will (the fleet is
+    offline) and the terminal holds its backlog, sending one probing batch at a time that nobody
+    acknowledges. Then a new ingest process starts on the same database.
+    """
+    db = workdir / "drain-fleet-outage.db"
+    with MosquittoBroker() as broker:
+        ingest = start_fleet_ingest(broker.host, broker.port, db, workdir / "fleet.log")
+        store, agent, terminal = _terminal(workdir, "bench-drain-fleet", broker.host, broker.port)
+        try:
+            wait_fleet_online(broker.host, broker.port)
+            agent.start()
+            wait_until(lambda: agent.connected and agent.fleet_online is True, 30, "the terminal to see the fleet")
+            ingest.kill()
+            ingest.wait()
+            wait_until(lambda: agent.fleet_online is False, 10, "the terminal to read the fleet's will (offline)")
+            t_outage = time.monotonic()
+            for i in range(votes):
+                terminal.press(i % 11)
+            outage_s = time.monotonic() - t_outage
+            queued = store.depth()
+            t0 = time.perf_counter()
+            ingest = start_fleet_ingest(broker.host, broker.port, db, workdir / "fleet.log")
+            wait_until(lambda: agent.fleet_online is True, 60, "the terminal to see the fleet online again")
+            online_s = time.perf_counter() - t0
+            wait_until(lambda: store.depth() == 0, 120, "the backlog to drain")
+            drain_s = time.perf_counter() - t0
+        finally:
+            agent.stop()
+            store.close()
+            if ingest.poll() is None:
+                ingest.terminate()
+                ingest.wait(20)
+    fleet = open_store(str(db))
+    stored = fleet.vote_count("bench-drain-fleet")
+    historical = sum("historical" in v.flags for v in fleet.stored_votes("bench-drain-fleet"))
+    fleet.close()
+    if stored != votes:
+        raise RuntimeError(f"fleet holds {stored} of {votes} drained votes")
+    return {
+        "votes": votes,
+        "queued": queued,
+        "outage_s": round(outage_s, 2),
+        "online_s": round(online_s, 3),
+        "drain_s": round(drain_s, 3),
+        "votes_per_s_after_online": round(votes / max(drain_s - online_s, 1e-9)),
+        "stored_on_fleet": stored,
+        "flagged_historical": historical,
+    }
+
+
+def bench_drain_ceiling(workdir: Path, votes: int, rounds: int) -> dict[str, Any]:
+    """The same backlog as the terminal sends it (one terminal, 100-vote batches, 4 in flight) into the bare
+    paho-to-SQLite subscriber: the fastest any ingest on this machine could take it, best of ``rounds``."""
+    batch, window = 100, 4  # SyncAgent's defaults: batch_size, max_in_flight
+    batches = make_batches(1, votes, batch, int(time.time() * 1000) - 86_400_000)
+    times: list[float] = []
+    with MosquittoBroker() as broker:
+        for r in range(rounds):
+            with bare_ingest(broker.host, broker.port, workdir / f"bare-drain-{r}.db"):
+                times.append(publish_load(broker.host, broker.port, batches, votes, window=window, timeout=120).seconds)
+    best = min(times)
+    return {
+        "votes": votes,
+        "votes_per_batch": batch,
+        "in_flight": window,
+        "bare_s": [round(t, 3) for t in times],
+        "bare_votes_per_s": round(votes / max(best, 1e-9)),
+    }
+
+
+def bench_drains(workdir: Path, votes: int, rounds: int) -> dict[str, Any]:
+    """The backlog drained after a broker outage and after a fleet outage, beside the bare subscriber's ceiling."""
+    result = bench_drain(workdir, votes)
+    result["fleet_outage"] = bench_drain_fleet(workdir, votes)
+    result["ceiling"] = bench_drain_ceiling(workdir, votes, rounds)
+    return result
+
+
 def _kiosk_figures(n: int, directory: str) -> dict[str, Any]:
     """In a fresh process (so its peak RSS is the kiosk's alone): device.bench's figures as p50/p99 rows."""
     from device.bench import INPUTS, measure
@@ -401,6 +487,22 @@ def report(results: dict[str, Any]) -> str:
             f" {r['drain_s']} s after the broker returned (reconnect {r['reconnect_s']} s);"
             f" target under 5 s: {_verdict(r['drain_s'] < DRAIN_TARGET_S)}"
         )
+        f, c = r.get("fleet_outage"), r.get("ceiling")
+        if f:
+            lines.append(
+                f"backlog drain after a fleet outage (broker up, ingest SIGKILLed): {f['votes']} votes pressed during"
+                f" a {f['outage_s']} s outage reached the fleet {f['drain_s']} s after the ingest was started again"
+                f" (fleet online {f['online_s']} s) vs {r['drain_s']} s after a broker outage;"
+                f" target under 5 s: {_verdict(f['drain_s'] < DRAIN_TARGET_S)}"
+            )
+        if c:
+            lines.append(
+                f"backlog drain ceiling in this run: the bare subscriber takes the same {c['votes']} votes"
+                f" ({c['votes_per_batch']} a batch, {c['in_flight']} in flight) in {min(c['bare_s'])} s"
+                f" ({c['bare_votes_per_s']} votes/s) vs after the broker's return"
+                f" {r['votes_per_s_after_reconnect']} votes/s"
+                + (f", after the fleet's return {f['votes_per_s_after_online']} votes/s" if f else "")
+            )
     r = results.get("kiosk")
     if r:
         for name in ("touch", "button", "serial"):
@@ -479,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("press", "press_live", lambda: bench_press_while_syncing(workdir, 200 if quick else 2000, 100))
             )
         if "drain" in parts:
-            steps.append(("drain", "drain", lambda: bench_drain(workdir, 1000 if quick else 10_000)))
+            steps.append(("drain", "drain", lambda: bench_drains(workdir, 1000 if quick else 10_000, args.rounds)))
         if "capacity" in parts:
             steps.append(
                 (

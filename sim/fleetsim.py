@@ -12,6 +12,7 @@ simulator waits for every queue to drain and reconciles its ground truth with th
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import random
 import sqlite3
@@ -95,6 +96,31 @@ class Slot:
     lock: threading.RLock = field(default_factory=threading.RLock)
     host: str = "127.0.0.1"  # the proxy's, or the broker's for a terminal no fault cuts off
     proxied: bool = True
+    #: Out of service for re-imaging: still delivering its backlog, pressed by nobody.
+    retiring: SimTerminal | None = None
+    #: Databases of earlier cards, moved aside at each re-imaging and kept for the final accounting.
+    old_dbs: list[Path] = field(default_factory=list)
+
+
+def votes_on_disk(db: Path) -> tuple[str, list[tuple[Any, ...]]]:
+    """A terminal database's store id and every vote it committed, read-only (its terminal may be dead)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'store'").fetchone()
+        rows = conn.execute("SELECT seq, unit, question, scale, answer, flags, wall FROM votes").fetchall()
+    finally:
+        conn.close()
+    return ("" if row is None else str(json.loads(row[0]))), rows
+
+
+def pending_on_disk(db: Path) -> int:
+    """Votes a closed terminal database still waits to have acknowledged."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        (n,) = conn.execute("SELECT count(*) FROM votes WHERE delivered IS NULL AND refused IS NULL").fetchone()
+    finally:
+        conn.close()
+    return int(n)
 
 
 class FleetSim:
@@ -239,9 +265,10 @@ class FleetSim:
     def _stop_terminals(self) -> None:
         def stop(slot: Slot) -> None:
             with slot.lock:
-                if slot.sim is not None:
-                    slot.sim.stop()
-                    slot.sim = None
+                for sim in (slot.sim, slot.retiring):
+                    if sim is not None:
+                        sim.stop()
+                slot.sim = slot.retiring = None
                 if slot.hardware is not None:
                     slot.hardware.stop()
 
@@ -250,12 +277,12 @@ class FleetSim:
 
     # -- patients ------------------------------------------------------------------------------
 
-    def _record(self, slot: Slot, vote: Vote) -> None:
+    def _record(self, slot: Slot, sim: SimTerminal, vote: Vote) -> None:
         self.truth.add(
             slot.device,
             Press(
                 vote.seq, vote.unit, vote.question, vote.scale, vote.answer, "misuse" in vote.flags,
-                int(time.time() * 1000), self.base.now_ms(),
+                int(time.time() * 1000), self.base.now_ms(), sim.store.store_id,
             ),
         )  # fmt: skip
 
@@ -271,7 +298,7 @@ class FleetSim:
                     vote = sim.terminal.press(value)
                 except (DeviceError, ValueError):
                     return
-                self._record(slot, vote)
+                self._record(slot, sim, vote)
                 self.inputs[slot.hardware.kind if slot.hardware else "touch"] += 1
 
         return on_answer
@@ -295,7 +322,7 @@ class FleetSim:
             except (DeviceError, ValueError):
                 self.skipped_presses += 1
                 return
-            self._record(slot, vote)
+            self._record(slot, sim, vote)
             self.inputs["touch"] += 1
 
     def _patients(self) -> None:
@@ -347,6 +374,44 @@ class FleetSim:
             slot.sim.start()
             self.proxy.restore(slot.device)
 
+    def _retire(self, slot: Slot) -> bool:
+        """Take a terminal out of service for re-imaging: nobody presses it while its agent delivers its backlog."""
+        with slot.lock:
+            if slot.sim is None:
+                return False  # powered off or being re-imaged already
+            slot.retiring, slot.sim = slot.sim, None
+            return True
+
+    def _reimage(self, slot: Slot, final: bool = False) -> bool:
+        """Swap the card once the old database is delivered: a fresh database under the same device id.
+
+        False (try again later) while the old store still has votes queued, so a re-imaging loses
+        nothing that a careful technician would not lose either. ``final`` (the run is ending) waits
+        up to the drain timeout and swaps anyway; votes left behind then show as lost and queued.
+        """
+        with slot.lock:
+            old = slot.retiring
+            if old is None:
+                return True
+            if not final and old.store.depth():
+                return False
+        if final:
+            wait_for(lambda: old.store.depth() == 0, self.cfg.drain_timeout_s, step=0.2)
+        with slot.lock:
+            old.stop()  # a graceful shutdown: offline said, store closed
+            slot.retiring = None
+            aside = slot.db.with_name(f"{slot.db.stem}.old-{len(slot.old_dbs) + 1}{slot.db.suffix}")
+            for suffix in ("", "-wal", "-shm"):  # closed cleanly, so normally the main file alone
+                src = Path(f"{slot.db}{suffix}")
+                if src.exists():
+                    src.rename(f"{aside}{suffix}")
+            slot.old_dbs.append(aside)
+            slot.clock.reboot(synced=True)
+            slot.sim = self._new_terminal(slot)  # VoteStore makes a new database: a new store id, seqs from 1
+            slot.sim.start()
+        log.info("%s re-imaged: old database kept as %s", slot.device, aside.name)
+        return True
+
     def _fault_start(self, f: Fault) -> bool:
         """Begin a fault; False when it cannot apply (its target is down already or not ours)."""
         kind = f.kind
@@ -378,15 +443,18 @@ class FleetSim:
         elif kind == "dupes":
             assert self.dupes is not None
             self.dupes.open_window()
+        elif kind == "reimage":
+            return self._retire(self._slot(f.target))
         return True
 
-    def _fault_end(self, f: Fault) -> None:
+    def _fault_end(self, f: Fault, final: bool = False) -> bool:
+        """End a fault; False when it cannot end yet (a re-imaging waits for its backlog), so try again later."""
         kind = f.kind
         if kind == "netcut":
             assert self.proxy is not None
             slot = self._slot(f.target)
             with slot.lock:
-                if slot.sim is not None:  # a terminal powered off meanwhile gets its network at power-on
+                if slot.sim is not None or slot.retiring is not None:  # one powered off gets it at power-on
                     self.proxy.restore(str(f.target))
         elif kind == "broker" and self.broker is not None:
             self.broker.start()
@@ -400,6 +468,9 @@ class FleetSim:
             self._slot(f.target).clock.sync()
         elif kind == "dupes" and self.dupes is not None:
             self.dupes.close_window()
+        elif kind == "reimage":
+            return self._reimage(self._slot(f.target), final)
+        return True
 
     def _schedule(self, devices: list[str], processes: list[str]) -> list[Fault]:
         cfg = self.cfg
@@ -432,13 +503,18 @@ class FleetSim:
                         heapq.heappush(events, (end, n, "end", f))
                     else:
                         self.faults_skipped[f.kind] += 1
-                else:
-                    self._fault_end(f)
+                elif self._fault_end(f):
                     active.pop(n, None)
+                else:  # not yet: look again in a second of real time
+                    heapq.heappush(events, (max(at, self.elapsed_s()) + self.cfg.speed, n, what, f))
             except Exception:
                 log.exception("fault %s failed", f)
-        for f in active.values():  # the run ends: every fault ends with it
-            self._fault_end(f)
+        # The run ends: every fault ends with it, re-imagings last, once the broker and ingest are back.
+        for f in sorted(active.values(), key=lambda f: f.kind == "reimage"):
+            try:
+                self._fault_end(f, final=True)
+            except Exception:
+                log.exception("ending fault %s failed", f)
 
     # -- progress and the end ------------------------------------------------------------------
 
@@ -451,9 +527,14 @@ class FleetSim:
         total = 0
         for slot in self.slots:
             with slot.lock:
-                if slot.sim is not None:
-                    total += slot.sim.store.depth()
+                for sim in (slot.sim, slot.retiring):
+                    if sim is not None:
+                        total += sim.store.depth()
         return total
+
+    def queued_aside(self) -> int:
+        """Votes still queued in the databases moved aside by re-imaging (read from disk; zero unless cut short)."""
+        return sum(pending_on_disk(db) for slot in self.slots for db in slot.old_dbs)
 
     def _progress(self) -> None:
         while not self._stop.wait(1.0):
@@ -477,14 +558,10 @@ class FleetSim:
             db = self.cfg.data / "terminals" / f"{device}.db"
             if not db.exists():
                 continue
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-            try:
-                rows = conn.execute("SELECT seq, unit, question, scale, answer, flags, wall FROM votes").fetchall()
-            finally:
-                conn.close()
+            store, rows = votes_on_disk(db)
             for seq, unit, question, scale, ans, flags, wall in rows:
                 misuse = "misuse" in (flags or "").split(",")
-                self.truth.add(device, Press(seq, unit, question, scale, ans, misuse, wall, wall))
+                self.truth.add(device, Press(seq, unit, question, scale, ans, misuse, wall, wall, store))
 
     def run(self) -> Report:
         """Run the whole simulation and return its report."""
@@ -510,7 +587,8 @@ class FleetSim:
                 step=0.2,
             )
             drain_s = time.monotonic() - patients_done
-            queued_at_end = self.queued()
+            queued_at_end = self.queued() + self.queued_aside()
+            drained = drained and queued_at_end == 0
             self._process_truth()
             stack.close()
             store = SqliteFleetStore(self.fleet_db)
@@ -525,6 +603,7 @@ class FleetSim:
             notes.append(f"terminal processes exited non-zero: {bad_exits}")
         return Report(
             devices=len(self.slots) + len(self.children),
+            stores=len(self.slots) + len(self.children) + sum(len(s.old_dbs) for s in self.slots),
             seed=self.cfg.seed,
             speed=self.cfg.speed,
             sim_hours=self.cfg.hours,

@@ -33,30 +33,47 @@ class Press(NamedTuple):
     misuse: bool
     real_ms: int  # real wall time of the press, to compare with the fleet's receipt time
     true_ms: int  # true simulated time of the press, to check the fleet's time correction
+    store: str = ""  # the database's store id: with seq, the vote's identity on its terminal (SPEC 7.1)
+
+
+#: A vote's identity within one terminal: (store id, seq). A re-imaged terminal starts a new store
+#: whose seqs begin at 1 again, so seq alone is not enough.
+Key = tuple[str, int]
+
+
+def key_label(key: Key) -> str:
+    """How a lost vote is named in the report: the seq, after the store id's first characters if any."""
+    store, seq = key
+    return f"{store[:6]}:{seq}" if store else str(seq)
 
 
 class Truth:
-    """Every committed press per terminal, recorded from any thread."""
+    """Every committed press per terminal and store, recorded from any thread.
+
+    A terminal re-imaged under its device id writes to a new store, so its presses are kept by
+    (store, seq) across every database it has had: old ones count as much as the current one.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._presses: dict[str, dict[int, Press]] = {}
+        self._presses: dict[str, dict[Key, Press]] = {}
 
     def add(self, device: str, press: Press) -> None:
-        """Record a press; the same seq twice means the terminal reused a seq (a device bug)."""
+        """Record a press; the same (store, seq) twice means the terminal reused a seq (a device bug)."""
+        key = (press.store, press.seq)
         with self._lock:
             per = self._presses.setdefault(device, {})
-            if press.seq in per:
-                raise RuntimeError(f"{device} committed seq {press.seq} twice")
-            per[press.seq] = press
+            if key in per:
+                raise RuntimeError(f"{device} committed seq {press.seq} of store {press.store!r} twice")
+            per[key] = press
 
     def devices(self) -> list[str]:
         """Terminals with at least one press."""
         with self._lock:
             return sorted(self._presses)
 
-    def presses(self, device: str) -> dict[int, Press]:
-        """A copy of one terminal's presses by seq."""
+    def presses(self, device: str) -> dict[Key, Press]:
+        """A copy of one terminal's presses by (store, seq), over all its stores."""
         with self._lock:
             return dict(self._presses.get(device, {}))
 
@@ -90,18 +107,18 @@ class Reconciled:
     lost_examples: list[str] = field(default_factory=list)
 
 
-def reconcile_device(device: str, pressed: Mapping[int, Press], stored: Sequence[StoredVote], out: Reconciled) -> None:
-    """Add one terminal's comparison to ``out``."""
-    seqs = [v.seq for v in stored]
-    unique = set(seqs)
+def reconcile_device(device: str, pressed: Mapping[Key, Press], stored: Sequence[StoredVote], out: Reconciled) -> None:
+    """Add one terminal's comparison to ``out``: every (store, seq) it pressed, in any of its stores, once."""
+    keys = [(v.store, v.seq) for v in stored]
+    unique = set(keys)
     out.pressed += len(pressed)
     out.stored += len(unique)
-    out.duplicated += len(seqs) - len(unique)
-    missing = [s for s in pressed if s not in unique]
+    out.duplicated += len(keys) - len(unique)
+    missing = [k for k in pressed if k not in unique]
     out.lost += len(missing)
-    out.lost_examples += [f"{device}#{s}" for s in missing[: max(0, 10 - len(out.lost_examples))]]
+    out.lost_examples += [f"{device}#{key_label(k)}" for k in missing[: max(0, 10 - len(out.lost_examples))]]
     for v in stored:
-        p = pressed.get(v.seq)
+        p = pressed.get((v.store, v.seq))
         if p is None:
             out.unexpected += 1
             continue
@@ -195,6 +212,8 @@ class Report:
     inputs: dict[str, int] = field(default_factory=dict)
     lost_examples: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Terminal databases whose presses were counted: one per terminal, plus one per re-imaging.
+    stores: int = 0
 
     @property
     def ok(self) -> bool:
@@ -228,7 +247,8 @@ class Report:
             f" at ×{self.speed:g} in {self.real_s:.0f} s",
             f"votes:   pressed {self.pressed}, stored {self.stored}, lost {self.lost}, duplicated {self.duplicated}"
             + (f", unexpected {self.unexpected}" if self.unexpected else "")
-            + (f", mismatched {self.mismatched}" if self.mismatched else ""),
+            + (f", mismatched {self.mismatched}" if self.mismatched else "")
+            + (f" (across {self.stores} terminal databases)" if self.stores > self.devices else ""),
             f"delay:   press to stored on the fleet, real seconds: p50 {fmt(d.get('p50'))}, p90 {fmt(d.get('p90'))},"
             f" p99 {fmt(d.get('p99'))}, max {fmt(d.get('max'))}",
             f"backlog: peak {self.backlog_peak} votes queued on terminals; "

@@ -25,7 +25,9 @@ HOUR_S = 3600.0
 RECEPTION_HOURS = (0, 0, 0, 0, 0, 0, 0, 6, 24, 30, 28, 20, 22, 26, 24, 16, 8, 3, 0, 0, 0, 0, 0, 0)
 CLINIC_HOURS = (0, 0, 0, 0, 0, 0, 0, 0, 10, 14, 14, 8, 10, 14, 12, 6, 0, 0, 0, 0, 0, 0, 0, 0)
 
-FAULT_KINDS = ("netcut", "broker", "ingest", "powercut", "kill", "clock", "dupes")
+FAULT_KINDS = ("netcut", "broker", "ingest", "powercut", "kill", "clock", "dupes", "reimage")
+#: Kinds aimed at one in-process terminal (``kill`` aims at a terminal process instead).
+TERMINAL_KINDS = frozenset({"netcut", "powercut", "clock", "reimage"})
 #: What each fault kind does, for --help and the report.
 FAULT_HELP = {
     "netcut": "a terminal's network is cut (connections dropped, new ones refused) for minutes or hours",
@@ -35,6 +37,8 @@ FAULT_HELP = {
     "kill": "a terminal process is SIGKILLed mid-write and restarted from its database",
     "clock": "a terminal reboots with a wrong, unsynchronised wall clock that syncs later",
     "dupes": "vote batches are captured and delivered again later, duplicated and out of order",
+    "reimage": "a terminal is taken out of service, its card re-imaged: a fresh database (new store id, seqs"
+    " from 1) under the same device id",
 }
 #: Simulated seconds each kind lasts: (shortest, longest).
 FAULT_DURATION_S: dict[str, tuple[float, float]] = {
@@ -45,6 +49,7 @@ FAULT_DURATION_S: dict[str, tuple[float, float]] = {
     "kill": (2 * 60, 20 * 60),
     "clock": (10 * 60, HOUR_S),
     "dupes": (10 * 60, 30 * 60),
+    "reimage": (5 * 60, 30 * 60),  # out of service: its backlog drains, then the card is swapped
 }
 
 
@@ -143,7 +148,7 @@ def random_faults(
     out: list[Fault] = []
     used: set[str] = set()  # one terminal fault per terminal where there are enough, so none is skipped
     for kind in kinds:
-        pool = processes if kind == "kill" else terminals if kind in ("netcut", "powercut", "clock") else [None]
+        pool = processes if kind == "kill" else terminals if kind in TERMINAL_KINDS else [None]
         if not pool:
             continue
         for _ in range(each):

@@ -31,6 +31,10 @@ def test_quick_bench_measures_every_figure_beside_its_ceiling(tmp_path: Path, ca
     drain = results["drain"]
     assert drain["queued"] == drain["votes"] == drain["stored_on_fleet"]
     assert drain["drain_s"] >= drain["reconnect_s"] > 0
+    fleet = drain["fleet_outage"]  # the broker stays up, the ingest is SIGKILLed and started again
+    assert fleet["queued"] == fleet["votes"] == fleet["stored_on_fleet"] == drain["votes"]
+    assert fleet["drain_s"] >= fleet["online_s"] > 0
+    assert drain["ceiling"]["votes"] == drain["votes"] and drain["ceiling"]["bare_votes_per_s"] > 0
     assert_kiosk_figures(results["kiosk"])
 
 

@@ -5,25 +5,27 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from fleet.records import SYNCED, StoredVote
 from fleet.sqlite_store import SqliteFleetStore
 from protocol import Vote, VoteBatch
 from sim.report import Press, Reconciled, Report, Truth, delay_summary, percentile, reconcile, unit_scores
 
 
-def press(seq: int, answer: int, unit: str = "u-1") -> Press:
-    return Press(seq, unit, "thl-nps", "nps11", answer, False, 1_000 + seq, 1_700_000_000_000 + seq)
+def press(seq: int, answer: int, unit: str = "u-1", store: str = "") -> Press:
+    return Press(seq, unit, "thl-nps", "nps11", answer, False, 1_000 + seq, 1_700_000_000_000 + seq, store)
 
 
 def vote(seq: int, answer: int, unit: str = "u-1") -> Vote:
     return Vote(seq, "thl-nps", "nps11", answer, "fi", 1_700_000_000_000 + seq, seq, "b-1", True, unit, 1)
 
 
-def stored(seq: int, answer: int) -> StoredVote:
+def stored(seq: int, answer: int, store: str = "") -> StoredVote:
     v = vote(seq, answer)
     return StoredVote(
         "t-1", seq, v.question, v.scale, answer, "fi", v.wall, v.mono, v.boot, True, v.unit, 1, frozenset(),
-        None, None, 3_000 + seq, v.wall, SYNCED,
+        None, None, 3_000 + seq, v.wall, SYNCED, store,
     )  # fmt: skip
 
 
@@ -40,7 +42,7 @@ def test_a_lost_vote_fails_the_run_with_exit_status_1() -> None:
     from sim.report import reconcile_device
 
     rec = Reconciled()
-    reconcile_device("t-1", {1: press(1, 9), 2: press(2, 3)}, [stored(1, 9)], rec)
+    reconcile_device("t-1", {("", 1): press(1, 9), ("", 2): press(2, 3)}, [stored(1, 9)], rec)
     r = report(rec)
     assert (rec.lost, rec.lost_examples) == (1, ["t-1#2"])
     assert not r.ok and r.exit_status() == 1
@@ -51,9 +53,8 @@ def test_duplicated_invented_and_changed_votes_fail_the_run() -> None:
     from sim.report import reconcile_device
 
     rec = Reconciled()
-    reconcile_device(
-        "t-1", {1: press(1, 9), 2: press(2, 3)}, [stored(1, 9), stored(1, 9), stored(2, 4), stored(3, 1)], rec
-    )
+    pressed = {("", 1): press(1, 9), ("", 2): press(2, 3)}
+    reconcile_device("t-1", pressed, [stored(1, 9), stored(1, 9), stored(2, 4), stored(3, 1)], rec)
     assert (rec.duplicated, rec.mismatched, rec.unexpected, rec.lost) == (1, 1, 1, 0)
     assert report(rec).exit_status() == 1
 
@@ -62,9 +63,36 @@ def test_everything_stored_once_passes_with_delays_from_real_times() -> None:
     from sim.report import reconcile_device
 
     rec = Reconciled()
-    reconcile_device("t-1", {1: press(1, 9), 2: press(2, 3)}, [stored(1, 9), stored(2, 3)], rec)
+    reconcile_device("t-1", {("", 1): press(1, 9), ("", 2): press(2, 3)}, [stored(1, 9), stored(2, 3)], rec)
     assert report(rec).exit_status() == 0
     assert rec.delays_s == [2.0, 2.0]
+
+
+def test_a_re_imaged_terminals_stores_are_counted_apart_each_seq_once_per_store() -> None:
+    from sim.report import reconcile_device
+
+    # The old card's seqs 1-2 and the new card's seqs 1-2: four presses, none a duplicate of another.
+    pressed = {(s, q): press(q, q + 1, store=s) for s in ("old", "new") for q in (1, 2)}
+    both = [stored(q, q + 1, s) for s in ("old", "new") for q in (1, 2)]
+    rec = Reconciled()
+    reconcile_device("t-1", pressed, both, rec)
+    assert (rec.pressed, rec.stored, rec.lost, rec.duplicated, rec.unexpected) == (4, 4, 0, 0, 0)
+    assert report(rec).exit_status() == 0
+    rec = Reconciled()
+    reconcile_device("t-1", pressed, both[2:], rec)  # the fleet kept only the new card's series
+    assert (rec.lost, rec.lost_examples) == (2, ["t-1#old:1", "t-1#old:2"])
+    rec = Reconciled()
+    reconcile_device("t-1", pressed, [*both, stored(2, 3, "new")], rec)  # the new card's seq 2 stored twice
+    assert (rec.duplicated, rec.unexpected) == (1, 0)
+
+
+def test_a_truth_keeps_the_same_seq_of_two_stores_and_refuses_one_store_reusing_a_seq() -> None:
+    truth = Truth()
+    truth.add("t-1", press(1, 9, store="old"))
+    truth.add("t-1", press(1, 3, store="new"))
+    assert set(truth.presses("t-1")) == {("old", 1), ("new", 1)} and truth.count() == 2
+    with pytest.raises(RuntimeError, match="twice"):
+        truth.add("t-1", press(1, 5, store="new"))
 
 
 def test_unit_scores_pressed_equal_fleet_from_a_real_store(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sim.scenario import (
     CLINIC_HOURS,
     FAULT_KINDS,
+    TERMINAL_KINDS,
     TZ,
     Fault,
     UnitLoad,
@@ -70,7 +71,9 @@ def test_the_fault_schedule_is_seeded_has_each_kind_and_ends_before_the_run() ->
     assert sorted(f.kind for f in one) == sorted(FAULT_KINDS * 2)
     assert all(f.at_s + f.duration_s <= 0.8 * 7200 + 1 for f in one)
     assert {f.target for f in one if f.kind == "kill"} == {"p-1"}
-    assert all(f.target in terminals for f in one if f.kind in ("netcut", "powercut", "clock"))
+    aimed = [f.target for f in one if f.kind in TERMINAL_KINDS]
+    assert "reimage" in TERMINAL_KINDS and len(aimed) == 2 * len(TERMINAL_KINDS)
+    assert all(t in terminals for t in aimed) and len(set(aimed)) == len(aimed)  # one fault per terminal
 
 
 def test_sim_clock_runs_fast_reboots_and_syncs() -> None:
