@@ -107,7 +107,7 @@ def votes_on_disk(db: Path) -> tuple[str, list[tuple[Any, ...]]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'store'").fetchone()
-        rows = conn.execute("SELECT seq, unit, question, scale, answer, flags, wall FROM votes").fetchall()
+        rows = conn.execute("SELECT seq, unit, question, scale, answer, flags, wall, boot, mono FROM votes").fetchall()
     finally:
         conn.close()
     return ("" if row is None else str(json.loads(row[0]))), rows
@@ -282,7 +282,7 @@ class FleetSim:
             slot.device,
             Press(
                 vote.seq, vote.unit, vote.question, vote.scale, vote.answer, "misuse" in vote.flags,
-                int(time.time() * 1000), self.base.now_ms(), sim.store.store_id,
+                int(time.time() * 1000), self.base.now_ms(), sim.store.store_id, vote.boot, vote.mono,
             ),
         )  # fmt: skip
 
@@ -559,9 +559,10 @@ class FleetSim:
             if not db.exists():
                 continue
             store, rows = votes_on_disk(db)
-            for seq, unit, question, scale, ans, flags, wall in rows:
+            for seq, unit, question, scale, ans, flags, wall, boot, mono in rows:
                 misuse = "misuse" in (flags or "").split(",")
-                self.truth.add(device, Press(seq, unit, question, scale, ans, misuse, wall, wall, store))
+                press = Press(seq, unit, question, scale, ans, misuse, wall, wall, store, boot, mono)
+                self.truth.add(device, press)
 
     def run(self) -> Report:
         """Run the whole simulation and return its report."""

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 from fleet.records import CORRECTED, UNCERTAIN, StoredVote
 from fleet.results import scores_by_unit
-from fleet.scores import Score, score
 from fleet.store import FleetStore
 from protocol.scales import SCALES
 
@@ -34,6 +33,17 @@ class Press(NamedTuple):
     real_ms: int  # real wall time of the press, to compare with the fleet's receipt time
     true_ms: int  # true simulated time of the press, to check the fleet's time correction
     store: str = ""  # the database's store id: with seq, the vote's identity on its terminal (SPEC 7.1)
+    boot: str = ""  # with mono, question and answer: what identifies the press itself, whatever its key
+    mono: int = 0
+
+    @property
+    def identity(self) -> PressIdentity:
+        """What the press was, independent of the (store, seq) key the fleet files it under."""
+        return (self.boot, self.mono, self.question, self.answer)
+
+
+#: (boot, mono, question, answer): one boot's monotonic millisecond and answer name one press.
+PressIdentity = tuple[str, int, str, int]
 
 
 #: A vote's identity within one terminal: (store id, seq). A re-imaged terminal starts a new store
@@ -108,20 +118,28 @@ class Reconciled:
 
 
 def reconcile_device(device: str, pressed: Mapping[Key, Press], stored: Sequence[StoredVote], out: Reconciled) -> None:
-    """Add one terminal's comparison to ``out``: every (store, seq) it pressed, in any of its stores, once."""
-    keys = [(v.store, v.seq) for v in stored]
-    unique = set(keys)
+    """Add one terminal's comparison to ``out``: every press it made, in any of its stores, stored once.
+
+    Presses are matched by what identifies the press (boot, monotonic reading, question, answer), not
+    by the fleet's own key: a vote stored twice under different keys (resent under a new store id,
+    say) is a duplicate here, which counting (store, seq) keys could never show.
+    """
+    made = Counter(p.identity for p in pressed.values())
+    held = Counter((v.boot, v.mono, v.question, v.answer) for v in stored)
     out.pressed += len(pressed)
-    out.stored += len(unique)
-    out.duplicated += len(keys) - len(unique)
-    missing = [k for k in pressed if k not in unique]
-    out.lost += len(missing)
+    out.stored += len(stored)
+    extra = held - made
+    out.duplicated += sum(n for ident, n in extra.items() if ident in made)
+    out.unexpected += sum(n for ident, n in extra.items() if ident not in made)
+    unique = {(v.store, v.seq) for v in stored}
+    lacking = made - held
+    missing = [k for k, p in pressed.items() if k not in unique or p.identity in lacking]
+    out.lost += sum(lacking.values())
     out.lost_examples += [f"{device}#{key_label(k)}" for k in missing[: max(0, 10 - len(out.lost_examples))]]
     for v in stored:
         p = pressed.get((v.store, v.seq))
         if p is None:
-            out.unexpected += 1
-            continue
+            continue  # counted above: a duplicate under another key, or never pressed
         if (v.answer, v.unit, v.question, v.scale) != (p.answer, p.unit, p.question, p.scale):
             out.mismatched += 1
         out.delays_s.append(max(0, v.received - p.real_ms) / 1000)
@@ -132,7 +150,7 @@ def reconcile_device(device: str, pressed: Mapping[Key, Press], stored: Sequence
 
 @dataclass(frozen=True)
 class UnitScore:
-    """One unit's score as pressed and as the fleet computed it."""
+    """One unit's answers and figure as pressed and as the fleet counted and computed them."""
 
     unit: str | None
     question: str
@@ -141,31 +159,54 @@ class UnitScore:
     pressed: float | None
     fleet_n: int
     fleet: float | None
+    pressed_counts: tuple[int, ...] = ()  # answers 0..size-1 as pressed (misuse left out)
+    fleet_counts: tuple[int, ...] = ()  # the same from the fleet's stored votes
 
     @property
     def equal(self) -> bool:
-        """The same answers counted and the same figure (to rounding)."""
+        """The same count of every answer and the same figure (to rounding)."""
         same = self.pressed == self.fleet or (
             self.pressed is not None and self.fleet is not None and abs(self.pressed - self.fleet) < 1e-9
         )
-        return self.pressed_n == self.fleet_n and same
+        return self.pressed_n == self.fleet_n and self.pressed_counts == self.fleet_counts and same
 
 
-def pressed_scores(presses: Iterable[Press]) -> dict[tuple[str | None, str, str], Score]:
-    """Score the pressed answers per (unit, question, scale), leaving misuse out as the fleet does."""
+def pressed_figure(scale: str, counts: Sequence[int]) -> float | None:
+    """The pressed side's figure, computed here from the definitions, not with the fleet's scoring code.
+
+    NPS: percent of 9–10 answers minus percent of 0–6 answers. Other scales: percent of answers in the
+    scale's positive set. Sharing ``fleet.scores`` would let one bug hide on both sides.
+    """
+    n = sum(counts)
+    if n == 0:
+        return None
+    if scale == "nps11":
+        return 100 * (sum(counts[9:]) - sum(counts[:7])) / n
+    return 100 * sum(counts[a] for a in SCALES[scale].positive) / n
+
+
+def pressed_counts(presses: Iterable[Press]) -> dict[tuple[str | None, str, str], list[int]]:
+    """Answer counts per (unit, question, scale) as pressed, leaving misuse out as the fleet's scores do."""
     counts: dict[tuple[str | None, str, str], list[int]] = {}
     for p in presses:
         if p.misuse:
             continue
         key = (p.unit, p.question, p.scale)
         counts.setdefault(key, [0] * SCALES[p.scale].size)[p.answer] += 1
-    return {key: score(c, SCALES[key[2]]) for key, c in counts.items()}
+    return counts
 
 
 def unit_scores(truth: Truth, store: FleetStore) -> list[UnitScore]:
-    """Every unit's figure pressed versus fleet, for the units the simulator pressed."""
-    mine = pressed_scores(p for d in truth.devices() for p in truth.presses(d).values())
-    fleet = scores_by_unit(store.daily_counts())
+    """Every unit's answer counts and figure, pressed versus fleet, for the units the simulator pressed."""
+    mine = pressed_counts(p for d in truth.devices() for p in truth.presses(d).values())
+    daily = store.daily_counts()
+    fleet = scores_by_unit(daily)
+    theirs_counts: dict[tuple[str | None, str, str], list[int]] = {}
+    for day in daily:
+        key = (day.unit, day.question, day.scale)
+        total = theirs_counts.setdefault(key, [0] * len(day.counts))
+        for i, c in enumerate(day.counts):
+            total[i] += c
     rows = []
     for key in sorted(mine, key=lambda k: (k[0] or "", k[1], k[2])):
         ours, theirs = mine[key], fleet.get(key)
@@ -174,10 +215,12 @@ def unit_scores(truth: Truth, store: FleetStore) -> list[UnitScore]:
                 key[0],
                 key[1],
                 key[2],
-                ours.n,
-                ours.value,
+                sum(ours),
+                pressed_figure(key[2], ours),
                 0 if theirs is None else theirs.n,
                 None if theirs is None else theirs.value,
+                tuple(ours),
+                tuple(theirs_counts.get(key, ())),
             )  # fmt: skip
         )
     return rows

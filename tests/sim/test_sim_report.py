@@ -13,16 +13,23 @@ from protocol import Vote, VoteBatch
 from sim.report import Press, Reconciled, Report, Truth, delay_summary, percentile, reconcile, unit_scores
 
 
+def boot_of(store: str) -> str:
+    """Each store (card) its own boot, as a re-imaged terminal boots anew."""
+    return f"b-{store or 1}"
+
+
 def press(seq: int, answer: int, unit: str = "u-1", store: str = "") -> Press:
-    return Press(seq, unit, "thl-nps", "nps11", answer, False, 1_000 + seq, 1_700_000_000_000 + seq, store)
+    return Press(
+        seq, unit, "thl-nps", "nps11", answer, False, 1_000 + seq, 1_700_000_000_000 + seq, store, boot_of(store), seq
+    )  # fmt: skip
 
 
-def vote(seq: int, answer: int, unit: str = "u-1") -> Vote:
-    return Vote(seq, "thl-nps", "nps11", answer, "fi", 1_700_000_000_000 + seq, seq, "b-1", True, unit, 1)
+def vote(seq: int, answer: int, unit: str = "u-1", boot: str = "b-1") -> Vote:
+    return Vote(seq, "thl-nps", "nps11", answer, "fi", 1_700_000_000_000 + seq, seq, boot, True, unit, 1)
 
 
 def stored(seq: int, answer: int, store: str = "") -> StoredVote:
-    v = vote(seq, answer)
+    v = vote(seq, answer, boot=boot_of(store))
     return StoredVote(
         "t-1", seq, v.question, v.scale, answer, "fi", v.wall, v.mono, v.boot, True, v.unit, 1, frozenset(),
         None, None, 3_000 + seq, v.wall, SYNCED, store,
@@ -55,7 +62,21 @@ def test_duplicated_invented_and_changed_votes_fail_the_run() -> None:
     rec = Reconciled()
     pressed = {("", 1): press(1, 9), ("", 2): press(2, 3)}
     reconcile_device("t-1", pressed, [stored(1, 9), stored(1, 9), stored(2, 4), stored(3, 1)], rec)
-    assert (rec.duplicated, rec.mismatched, rec.unexpected, rec.lost) == (1, 1, 1, 0)
+    # Seq 2 stored with another answer is a changed vote, and by what was pressed also a press
+    # missing and one never made; seq 3 was never pressed.
+    assert (rec.duplicated, rec.mismatched, rec.unexpected, rec.lost) == (1, 1, 2, 1)
+    assert report(rec).exit_status() == 1
+
+
+def test_a_press_stored_twice_under_different_keys_is_a_duplicate() -> None:
+    from sim.report import reconcile_device
+
+    # The fleet's key (store, seq) differs, so counting keys sees nothing; the press is the same one.
+    rec = Reconciled()
+    pressed = {("a", 1): press(1, 9, store="a")}
+    resent = dataclasses.replace(stored(1, 9, "a"), store="b", seq=7)
+    reconcile_device("t-1", pressed, [stored(1, 9, "a"), resent], rec)
+    assert (rec.duplicated, rec.unexpected, rec.lost) == (1, 0, 0)
     assert report(rec).exit_status() == 1
 
 
@@ -107,9 +128,24 @@ def test_unit_scores_pressed_equal_fleet_from_a_real_store(tmp_path: Path) -> No
     store.close()
     assert rec.lost == 0 and rec.stored == 7
     assert len(rows) == 1 and rows[0].equal and rows[0].pressed_n == 7
-    assert rows[0].pressed == (4 - 2) / 7 * 100
+    assert rows[0].pressed == pytest.approx((4 - 2) / 7 * 100, rel=1e-12)
     assert not dataclasses.replace(rows[0], fleet_n=6).equal
+    assert rows[0].pressed_counts == rows[0].fleet_counts == (1, 0, 0, 1, 0, 0, 0, 1, 0, 2, 2)
+    # A 7 counted as an 8: the same n and the same NPS, but not the same answers.
+    moved = (1, 0, 0, 1, 0, 0, 0, 0, 1, 2, 2)
+    assert not dataclasses.replace(rows[0], fleet_counts=moved).equal
     assert report(rec, [dataclasses.replace(rows[0], fleet=1.0)]).exit_status() == 1
+
+
+@pytest.mark.parametrize(
+    ("scale", "counts", "figure"),
+    [("nps11", (1, 0, 0, 1, 0, 0, 0, 1, 0, 2, 2), 100 * (4 - 2) / 7), ("faces4", (1, 2, 3, 4), 70.0)]
+    + [("faces5", (0, 0, 1, 1, 2), 75.0), ("agree5", (5, 0, 0, 0, 0), 0.0), ("nps11", (0,) * 11, None)],
+)
+def test_the_pressed_figure_follows_the_definitions(scale: str, counts: tuple[int, ...], figure: float | None) -> None:
+    from sim.report import pressed_figure
+
+    assert pressed_figure(scale, counts) == (figure if figure is None else pytest.approx(figure, rel=1e-12))
 
 
 def test_percentiles_by_nearest_rank() -> None:
