@@ -170,7 +170,8 @@ def test_the_compact_example_is_byte_identical_to_the_codec() -> None:
 
 def test_the_example_configuration_document_is_valid() -> None:
     (body,) = [b for _, b in EXAMPLES if '"type": "config"' in b]
-    validate_config_doc(json.loads(body)["doc"])
+    doc = json.loads(body)["doc"]
+    assert validate_config_doc(doc) == doc  # raises ProtocolError if the example is not valid
 
 
 def test_the_worked_nps_example_is_right() -> None:
