@@ -11,11 +11,14 @@ from device.backlight import NullBacklight, SysfsBacklight, find_backlight, leve
 
 @pytest.fixture
 def sysfs(tmp_path: Path) -> Path:
-    """A fake /sys/class/backlight with one panel whose maximum is 255."""
+    """A fake /sys/class/backlight with one panel whose maximum is 255, now dimmed to 31.
+
+    The level differs from the maximum, so reading the maximum from the wrong file shows.
+    """
     panel = tmp_path / "10-0045"
     panel.mkdir()
     (panel / "max_brightness").write_text("255\n")
-    (panel / "brightness").write_text("255\n")
+    (panel / "brightness").write_text("31\n")
     return tmp_path
 
 

@@ -29,12 +29,6 @@ def test_fake_clock_reboot_gives_new_boot_and_resets_mono() -> None:
     assert clock.synced() is False
 
 
-def test_fake_clock_sync_is_settable() -> None:
-    clock = FakeClock(synced=False)
-    clock.set_synced(True)
-    assert clock.synced() is True
-
-
 def test_system_clock_readings_are_plausible() -> None:
     clock = SystemClock()
     assert clock.wall_ms() > 1_600_000_000_000

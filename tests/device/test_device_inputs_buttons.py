@@ -84,9 +84,18 @@ def test_a_new_thank_you_replaces_the_previous_one(panel: ButtonPanel, mock_pins
     assert lit(mock_pins) == [False, False, False, True]
 
 
+def pin_record(factory: MockFactory) -> dict[str, tuple[str, list[bool]]]:
+    """Every claimed pin by name, with its function and every state it has had."""
+    return {info.name: (pin.function, [s.state for s in pin.states]) for info, pin in factory.pins.items()}
+
+
 def test_feedback_without_leds_is_a_no_op(mock_pins: MockFactory) -> None:
     with ButtonPanel(mock_pins, BUTTONS, None) as panel:
+        before = pin_record(mock_pins)
         panel.feedback(1, 1.0)
+        after = pin_record(mock_pins)
+    assert set(before) == {f"GPIO{pin}" for pin in BUTTONS}  # no LED pin claimed
+    assert after == before  # nothing driven, nothing claimed
 
 
 def test_feedback_for_an_answer_it_cannot_give_is_a_caller_mistake(panel: ButtonPanel) -> None:

@@ -84,9 +84,18 @@ def samples() -> dict[str, Message]:
                 vote(44, scale="agree5", answer=2, lang="se"),
             ),
         ),
+        "votes_with_store": VoteBatch(DEVICE, 3, (vote(5), vote(6)), store="3f9a0c1e7b2d4a65"),
         "votes_limits": VoteBatch(DEVICE, 2**53 - 1, (vote(2**53 - 1, wall=2**53 - 1, mono=2**53 - 1),)),
         "ack_one_range": Ack(DEVICE, 7, ((41, 44),)),
         "ack_many_ranges": Ack(DEVICE, 8, ((1, 3), (7, 7), (9, 12))),
+        "ack_store_and_refusals": Ack(
+            DEVICE,
+            9,
+            ((45, 47), (53, 53)),
+            store="3f9a0c1e7b2d4a65",
+            refused=(("invalid", ((50, 52),)), ("conflict", ((48, 49),))),
+        ),
+        "ack_refusals_only": Ack(DEVICE, 10, (), refused=(("conflict", ((7, 7),)),)),
         "state_online": TerminalState(DEVICE, online=True, conn=12, wall=1_700_000_000_000, fw="0.1.0"),
         "state_will": TerminalState(DEVICE, online=False, conn=12, wall=1_700_000_000_000),
         "heartbeat_full": Heartbeat(
@@ -105,6 +114,9 @@ def samples() -> dict[str, Message]:
         ),
         "heartbeat_int_temp": Heartbeat(
             DEVICE, 1, 2, "b", False, uptime=0, queue=0, oldest=None, cfg=0, fw="0.1.0", temp=45
+        ),
+        "heartbeat_refused": Heartbeat(
+            DEVICE, 1, 2, "b", True, uptime=5, queue=1, oldest=3, cfg=1, fw="0.2.0", refused=4
         ),
         "heartbeat_minimal": Heartbeat(DEVICE, 1, 2, "b", False, uptime=0, queue=0, oldest=None, cfg=0, fw=""),
         "config": Config(DEVICE, 3, config_doc()),

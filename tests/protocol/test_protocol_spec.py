@@ -68,26 +68,57 @@ def test_every_name_of_the_contract_is_documented(name: str) -> None:
     assert documented(name)
 
 
-@pytest.mark.parametrize(
-    "value",
-    [
-        limits.MAX_PAYLOAD_BYTES,
-        limits.MAX_BATCH_VOTES,
-        limits.MAX_CONFIG_DOC_BYTES,
-        limits.MAX_ID,
-        limits.MAX_FW,
-        limits.MAX_REPORT_REASON,
-        limits.MAX_LANGUAGES,
-        limits.MAX_QUESTION_TEXT,
-        limits.MAX_SOURCE_TEXT,
-        limits.MAX_INT,
-        limits.MAX_ACK_RANGES,
-        limits.MAX_FLAGS,
-        limits.CURRENT_VERSION,
-    ],
-)
-def test_every_limit_is_stated(value: int) -> None:
-    assert re.search(rf"(?<![\d.]){value}(?![\d.])", SPEC), value
+#: Where SPEC.md states each limit of ``protocol/limits.py``: a pattern for the sentence or table
+#: row that defines it, whose one group is the number as written there. A bare number would be
+#: found anywhere (``8`` and ``500`` occur dozens of times), so a changed limit would go unnoticed.
+LIMIT_PLACES: list[tuple[str, str]] = [
+    ("MAX_PAYLOAD_BYTES", r"The largest payload is \*\*(\d+) bytes\*\* \(\d+ KiB, `MAX_PAYLOAD_BYTES`\)"),
+    ("MAX_PAYLOAD_BYTES", r"^\| `oversized` \| payload larger than (\d+) bytes \|$"),
+    ("MAX_BATCH_VOTES", r"^\| `votes` \| array of vote objects \| 1 \.\. (\d+) votes \(`MAX_BATCH_VOTES`\)"),
+    ("MAX_BATCH_VOTES", r"contiguous seq runs of up to \d+ votes by default \(at most\s+(\d+)\)"),
+    ("MAX_CONFIG_DOC_BYTES", r"^\| `doc` \| object \| [^|\n]*at most (\d+) bytes [^|\n]*\(`MAX_CONFIG_DOC_BYTES`\) \|"),
+    ("MAX_ID", r"\*\*Identifiers\*\* \([^)]*\) are 1 to (\d+) ASCII characters"),
+    ("MAX_ID", r"fleet `instance` (\d+) \(`MAX_ID`\)"),
+    ("MAX_ID", r"^\| `instance` \| text, ≤ (\d+) \|"),
+    ("MAX_FW", r"`fw` (\d+) \(`MAX_FW`\)"),
+    ("MAX_FW", r"^\| `fw` \| text, ≤ (\d+) \| firmware version \| no \|$"),
+    ("MAX_FW", r"^\| `fw` \| text, ≤ (\d+) \| firmware version \(may be empty\) \| yes \|$"),
+    ("MAX_REPORT_REASON", r"config report `reason` (\d+)\s+\(`MAX_REPORT_REASON`\)"),
+    ("MAX_REPORT_REASON", r"^\| `reason` \| text, ≤ (\d+) \| why it was rejected"),
+    ("MAX_REPORT_REASON", r"A terminal truncates a longer text to (\d+) code points"),
+    ("MAX_LANGUAGES", r"^\| `languages` \| array of language tags \| 1 \.\. (\d+) distinct tags"),
+    ("MAX_LANGUAGES", r"Interface texts, `strings`: at most (\d+) language tags"),
+    ("MAX_QUESTION_TEXT", r"^\| `text` \| object \| language tag → question text, 1 \.\. (\d+) code points"),
+    ("MAX_QUESTION_TEXT", r"`question`\s+\(language tag → text, 1 \.\. (\d+) code points"),
+    ("MAX_SOURCE_TEXT", r"^\| `sources` \| object \| language tag → [^|\n]*, 1 \.\. (\d+) code points \|"),
+    ("MAX_INT", r"2\^53 − 1 \((\d+), `MAX_INT`\)"),
+    ("MAX_ACK_RANGES", r"^\| `ranges` \| array of `\[lo, hi\]` \| 0 \.\. (\d+) \(`MAX_ACK_RANGES`\)"),
+    ("MAX_ACK_RANGES", r"its `ranges` 1 \.\. (\d+) ranges written as `ranges` is"),
+    ("MAX_REFUSALS", r"^\| `refused` \| array of objects \| 1 \.\. (\d+) \(`MAX_REFUSALS`\)"),
+    ("MAX_FLAGS", r"^\| `flags` \| array of strings \| [^|\n]*; at most (\d+) \(`MAX_FLAGS`\);"),
+    ("MAX_UI_TEXT", r"^Interface texts, `strings`: at most \d+ language tags,[^.]*each text 1 \.\. (\d+) code points"),
+    ("MAX_UI_TEXT", r"`choices` \(1 \.\. \d+ objects [^)]*`text`, language tag →\s+1 \.\. (\d+) code points"),
+    ("MAX_URL", r"^\| `feedback_url` \| string or null \| an `http://` or `https://` address of at most (\d+) char"),
+    ("CURRENT_VERSION", r"This document is\s+version \*\*(\d+)\*\* \(`CURRENT_VERSION`;"),
+    ("SUPPORTED_VERSIONS", r"`SUPPORTED_VERSIONS` = \{([\d, ]+)\}"),
+]
+
+
+def as_written(value: int | frozenset[int]) -> str:
+    """How SPEC.md writes a limit's value: a number, or a set's members in order."""
+    return ", ".join(map(str, sorted(value))) if isinstance(value, frozenset) else str(value)
+
+
+def test_every_limit_has_a_place_in_the_spec() -> None:
+    public = {name for name in vars(limits) if name.isupper() and not name.startswith("_")}
+    assert public == {name for name, _ in LIMIT_PLACES}
+
+
+@pytest.mark.parametrize(("name", "pattern"), LIMIT_PLACES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(LIMIT_PLACES)])
+def test_every_limit_is_stated_where_it_is_defined(name: str, pattern: str) -> None:
+    found = re.findall(pattern, SPEC, re.MULTILINE)
+    assert len(found) == 1, f"SPEC.md should state {name} exactly once like {pattern!r}, found {found}"
+    assert found[0] == as_written(getattr(limits, name)), name
 
 
 @pytest.mark.parametrize("key", sorted(UI_STRING_KEYS))
@@ -102,9 +133,19 @@ def test_the_shipped_languages_are_stated() -> None:
     assert len(UI_STRING_KEYS) == 19
 
 
-def test_defaults_are_stated() -> None:
-    assert f"default {DEFAULTS['misuse_interval_s']}" in SPEC
-    assert f"default {DEFAULTS['thanks_s']}" in SPEC
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("misuse_interval_s", DEFAULTS["misuse_interval_s"]),
+        ("thanks_s", DEFAULTS["thanks_s"]),
+        ("role_question", DEFAULTS["role_question"]),
+        ("brightness", DEFAULTS["display"]["brightness"]),
+        ("sleep_after_s", DEFAULTS["display"]["sleep_after_s"]),
+    ],
+)
+def test_every_default_is_stated_in_its_keys_row(key: str, value: object) -> None:
+    found = re.findall(rf"^\| `{key}` \| [^\n]*; default ([^ |;]+) \| no \|$", SPEC, re.MULTILINE)
+    assert found == [json.dumps(value)]
 
 
 def test_every_message_type_has_an_example_on_its_topic() -> None:
@@ -129,7 +170,8 @@ def test_the_compact_example_is_byte_identical_to_the_codec() -> None:
 
 def test_the_example_configuration_document_is_valid() -> None:
     (body,) = [b for _, b in EXAMPLES if '"type": "config"' in b]
-    validate_config_doc(json.loads(body)["doc"])
+    doc = json.loads(body)["doc"]
+    assert validate_config_doc(doc) == doc  # raises ProtocolError if the example is not valid
 
 
 def test_the_worked_nps_example_is_right() -> None:
