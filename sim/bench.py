@@ -402,13 +402,20 @@ def bench_kiosk(workdir: Path, n: int) -> dict[str, Any]:
 
 
 def bench_capacity_with_ceiling(
-    workdir: Path, quick: bool, rounds: int, steps: Sequence[int] | None = None, window_s: float = 60.0
+    workdir: Path,
+    quick: bool,
+    rounds: int,
+    steps: Sequence[int] | None = None,
+    window_s: float = 60.0,
+    keep_logs: Path | None = None,
 ) -> dict[str, Any]:
     """The capacity ramp, then in the same run the ingest's saturated throughput for one-vote batches (its ceiling)."""
     if quick:
-        result = bench_capacity(workdir, tuple(steps or (10, 40)), window_s=3, hb_s=1, vote_s=2, warmup_s=1)
+        result = bench_capacity(
+            workdir, tuple(steps or (10, 40)), window_s=3, hb_s=1, vote_s=2, warmup_s=1, keep_logs=keep_logs
+        )
     else:
-        result = bench_capacity(workdir, tuple(steps or DEFAULT_STEPS), window_s=window_s)
+        result = bench_capacity(workdir, tuple(steps or DEFAULT_STEPS), window_s=window_s, keep_logs=keep_logs)
     result["ceiling"] = bench_ingest(workdir, rounds, 5, 200 if quick else 1000, 1)
     return result
 
@@ -417,6 +424,12 @@ def _capacity_lines(r: dict[str, Any]) -> list[str]:
     """One line per step and the verdict beside the ingest's saturated throughput."""
     lines = []
     for s in r["steps"]:
+        if "failed" in s:
+            lines.append(
+                f"capacity {s['terminals']} terminals: NOT carried, the step could not run to its end:"
+                f" {s['failed']} ({s['detail']}); log kept at {s['log']}"
+            )
+            continue
         load, procs = s["load"], s["processes"]
         per = ", ".join(f"{name} {p['cpu_percent']}% CPU {p['rss_mib']} MiB" for name, p in procs.items())
         lines.append(
@@ -439,10 +452,13 @@ def _capacity_lines(r: dict[str, Any]) -> list[str]:
         else ""
     )
     last = r["steps"][-1]
-    bound = (
-        f" (at least: the ramp's largest step, with the load generator at {last['processes']['load']['cpu_percent']}%"
-        f" of a core and its schedule late by {last['load']['schedule_late_p99_s']} s at p99)"
-    )
+    bound = ""
+    if "failed" not in last:
+        generator = last["processes"]["load"]["cpu_percent"]
+        bound = (
+            f" (at least: the ramp's largest step, with the load generator at {generator}%"
+            f" of a core and its schedule late by {last['load']['schedule_late_p99_s']} s at p99)"
+        )
     if r.get("limited_by"):
         bound = f" (the next step failed; limited by the {r['limited_by']})"
     elif not r["lower_bound"]:
@@ -587,7 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 (
                     "capacity",
                     "capacity",
-                    lambda: bench_capacity_with_ceiling(workdir, quick, args.rounds, args.cap_steps, args.cap_window),
+                    lambda: bench_capacity_with_ceiling(
+                        workdir, quick, args.rounds, args.cap_steps, args.cap_window, args.json.parent
+                    ),
                 )
             )
         if "aggregate" in parts:

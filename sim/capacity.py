@@ -14,6 +14,8 @@ the figures say how much it used and how late its schedule ran, so a generator l
 from __future__ import annotations
 
 import json
+import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -64,10 +66,52 @@ def carried(step: dict[str, Any]) -> bool:
     )
 
 
+class StepFailed(RuntimeError):
+    """A step that could not be run to its end: a result (its cause), not a crash of the benchmark."""
+
+    def __init__(self, terminals: int, cause: str, detail: str) -> None:
+        super().__init__(f"capacity step of {terminals} terminals failed: {cause}: {detail}")
+        self.terminals = terminals
+        self.cause = cause
+        self.detail = detail
+
+
+def failure_cause(text: str) -> str:
+    """What stopped a step, read from what its processes printed (the last cause named wins ties)."""
+    if "Too many open files" in text or "EMFILE" in text:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        return f"file descriptors (the soft limit, ulimit -n, is {soft})"
+    if "Cannot assign requested address" in text or "EADDRNOTAVAIL" in text:
+        return "ephemeral ports (net.ipv4.ip_local_port_range)"
+    if "sim.capload" in text or "capload.py" in text:
+        return "load generator"
+    return "fleet (broker or ingest)"
+
+
 def run_step(
     workdir: Path, n: int, *, window_s: float, hb_s: float, vote_s: float, warmup_s: float, log: Path
 ) -> dict[str, Any]:
-    """One step: a fresh broker and ingest, N load terminals, one measured window."""
+    """One step: a fresh broker and ingest, N load terminals, one measured window; raises StepFailed."""
+
+    try:
+        return _run_step(workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
+    except OSError as exc:  # starting the broker, the ingest or the load ran out of something
+        raise StepFailed(n, failure_cause(f"{exc} {_tail(log)}"), str(exc)) from exc
+
+
+def _tail(log: Path, size: int = 20_000) -> str:
+    """The end of the step's log, where the cause of a failure is."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, log.stat().st_size - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _run_step(
+    workdir: Path, n: int, *, window_s: float, hb_s: float, vote_s: float, warmup_s: float, log: Path
+) -> dict[str, Any]:
     from .bench import fleet_ingest
 
     db = workdir / f"capacity-{n}.db"
@@ -103,7 +147,9 @@ def run_step(
                 load.stdin.close()
                 load.wait(60)
             if "end" not in events:
-                raise RuntimeError(f"capacity load for {n} terminals failed (see {log})")
+                text = _tail(log)
+                last = text.strip().splitlines()[-1] if text.strip() else f"the load generator exited {load.returncode}"
+                raise StepFailed(n, failure_cause(text), last)
     seconds = t1 - t0
     step: dict[str, Any] = {
         "terminals": n,
@@ -135,12 +181,25 @@ def bench_capacity(
     hb_s: float = 60.0,
     vote_s: float = 60.0,
     warmup_s: float = 5.0,
+    keep_logs: Path | None = None,
 ) -> dict[str, Any]:
-    """Ramp the terminals step by step; the largest carried step is what one fleet server carries."""
+    """Ramp the terminals step by step; the largest carried step is what one fleet server carries.
+
+    A step that cannot be run to its end is a result too: it is recorded with its cause, its log is
+    copied to ``keep_logs`` (the work directory is deleted afterwards), and the ramp ends there.
+    """
     log = workdir / "capacity.log"
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in steps:
-        row = run_step(workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
+        try:
+            row = run_step(workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
+        except StepFailed as exc:
+            kept = None
+            if keep_logs is not None and log.exists():
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                kept = str(shutil.copyfile(log, keep_logs / f"capacity-{n}.log"))
+            rows.append({"terminals": n, "carried": False, "failed": exc.cause, "detail": exc.detail, "log": kept})
+            break
         rows.append(row)
         if not row["carried"]:
             break  # the next step would only be worse, and the run has a time budget
@@ -160,6 +219,8 @@ def bench_capacity(
 
 def limited_by(step: dict[str, Any]) -> str:
     """Who failed a step: the load generator when it was itself saturated or late, else the fleet (broker + ingest)."""
+    if "failed" in step:
+        return str(step["failed"])
     cpu = step["processes"]["load"]["cpu_percent"] or 0.0
     late = step["load"]["schedule_late_p99_s"] or 0.0
     return "load generator" if cpu >= GENERATOR_BUSY_PERCENT or late >= GENERATOR_LATE_S else "fleet"

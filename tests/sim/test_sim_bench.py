@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,26 @@ def test_the_aggregate_part_times_all_time_last_month_and_one_unit(tmp_path: Pat
     for key in ("all_time_s", "last_31_days_s", "one_unit_s"):
         assert len(agg[key]) == 3
     assert "fleet store aggregation query" in capsys.readouterr().out
+
+
+def test_a_capacity_step_that_cannot_run_is_reported_with_its_cause_and_its_log_kept(
+    tmp_path: Path, capsys: Any
+) -> None:
+    # Run out of file descriptors for real: 2,000 load terminals cannot open their sockets under 512.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+    try:
+        out = tmp_path / "results" / "bench.json"
+        code = main(["--quick", "--only", "capacity", "--rounds", "1", "--cap-steps", "10", "2000", "--json", str(out)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert code == 0
+    capacity = json.loads(out.read_text())["capacity"]
+    failed = capacity["steps"][-1]
+    assert failed["terminals"] == 2000 and failed["carried"] is False
+    assert failed["failed"].startswith("file descriptors")
+    assert Path(failed["log"]).exists() and Path(failed["log"]).parent == out.parent
+    assert capacity["carries"] == 10 and capacity["limited_by"].startswith("file descriptors")
+    printed = capsys.readouterr().out
+    assert "NOT carried, the step could not run to its end: file descriptors" in printed
+    assert "one fleet server carries 10 terminals" in printed
