@@ -8,8 +8,10 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import paho.mqtt.client as paho
 
 from protocol import ProtocolError, encode
 from protocol.topics import CONFIG, device_topic
@@ -17,10 +19,11 @@ from protocol.topics import CONFIG, device_topic
 from .content import default_config_doc
 from .errors import FleetError
 from .ingest import DRAIN_CAP, Ingest
-from .mqtt import DEFAULT_CLIENT_ID
+from .mqtt import DEFAULT_CLIENT_ID, DEFAULT_SHARE_GROUP
 from .results import format_table, scores_by_unit
 from .sqlite_store import SqliteFleetStore
 from .store import DEFAULT_TZ
+from .workers import Supervisor
 
 log = logging.getLogger("fleet")
 
@@ -70,11 +73,56 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--client-id", default=_S, help="MQTT client id (fixed, for a persistent session)")
     p.add_argument("--drain-cap", type=int, default=_S, help=f"most messages per transaction (default {DRAIN_CAP})")
     p.add_argument("--summary-every", type=float, default=_S, metavar="SECONDS", help="log results this often")
+    p.add_argument(
+        "--share",
+        metavar="GROUP",
+        default=_S,
+        help="join the MQTT 5 shared subscription GROUP, so several ingest processes split the messages",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=_S,
+        metavar="N",
+        help=f"run N ingest workers on one shared subscription ({DEFAULT_SHARE_GROUP}), restarting any that dies",
+    )
+
+
+def _run_workers(args: argparse.Namespace, n: int) -> int:
+    """Supervise N worker processes, each this same command with its own client id, on one share group."""
+    host, port = getattr(args, "broker", DEFAULT_BROKER)
+    base = getattr(args, "client_id", DEFAULT_CLIENT_ID)
+    group = getattr(args, "share", DEFAULT_SHARE_GROUP)
+
+    def worker_argv(i: int) -> list[str]:
+        argv = ["--db", str(args.db), "ingest", "--broker", f"{host}:{port}", "--client-id", f"{base}-{i}"]
+        argv += ["--share", group, "--drain-cap", str(getattr(args, "drain_cap", DRAIN_CAP))]
+        return argv + (["--verbose"] if getattr(args, "verbose", False) else [])
+
+    supervisor = Supervisor(n, worker_argv)
+    _on_stop_signals(supervisor.stop)
+    log.info("running %d ingest workers on shared subscription %r at %s:%d", n, group, host, port)
+    return supervisor.run()
+
+
+def _on_stop_signals(stop: Callable[[], None]) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if workers > 1:
+        return _run_workers(args, workers)
     host, port = getattr(args, "broker", DEFAULT_BROKER)
     every = getattr(args, "summary_every", 0.0)
+    share = getattr(args, "share", None)
     store = SqliteFleetStore(args.db)
     ingest = Ingest(
         store,
@@ -82,15 +130,11 @@ def _run_ingest(args: argparse.Namespace) -> int:
         port,
         client_id=getattr(args, "client_id", DEFAULT_CLIENT_ID),
         drain_cap=getattr(args, "drain_cap", DRAIN_CAP),
+        protocol=paho.MQTTv5 if share else paho.MQTTv311,
+        share_group=share,
     )
     done = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _on_stop_signals(done.set)
     log.info("ingesting from %s:%d into %s", host, port, args.db)
     ingest.start()
     # A second connection for summaries, so a long query never holds up ingest (WAL readers don't block).

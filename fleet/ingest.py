@@ -159,7 +159,9 @@ class Ingest:
         password: str | None = None,
         drain_cap: int = DRAIN_CAP,
         clock: Callable[[], float] = time.time,
+        share_group: str | None = None,
     ) -> None:
+        """``share_group`` makes this one of several workers on an MQTT 5 shared subscription."""
         if drain_cap < 1:
             raise ValueError("drain_cap must be at least 1")
         self.store = store
@@ -176,6 +178,7 @@ class Ingest:
             username=username,
             password=password,
             wall_ms=lambda: int(clock() * 1000),
+            share_group=share_group,
         )
         self._counters = IngestCounters()
         self._counters_lock = threading.Lock()

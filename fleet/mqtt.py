@@ -42,6 +42,23 @@ MAX_INFLIGHT = 1000
 SESSION_EXPIRY_S = 24 * 3600
 #: What the fleet subscribes to for every terminal.
 SUBSCRIBED_KINDS = (topics.VOTES, topics.STATE, topics.HEARTBEAT, topics.CONFIG_REPORT)
+#: The shared-subscription group of ingest workers that split the terminals' messages between them.
+DEFAULT_SHARE_GROUP = "hymy-ingest"
+
+
+def filters(share_group: str | None = None) -> list[str]:
+    """The topic filters the ingest subscribes to; with a group, as an MQTT 5 shared subscription.
+
+    In a shared subscription the broker hands each message to one worker of the group, so several
+    ingest processes split the load; a worker that dies stops getting messages, and whatever it had
+    not acknowledged is resent by the terminals to the others (storing is idempotent).
+    """
+    plain = [topics.subscription(kind) for kind in SUBSCRIBED_KINDS]
+    if share_group is None:
+        return plain
+    if not share_group or any(c in share_group for c in "/+#"):
+        raise ValueError(f"a share group is a non-empty name without / + #, got {share_group!r}")
+    return [f"$share/{share_group}/{f}" for f in plain]
 
 
 class MqttError(FleetError):
@@ -89,7 +106,11 @@ class FleetMqtt:
         username: str | None = None,
         password: str | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        share_group: str | None = None,
     ) -> None:
+        if share_group is not None and protocol != paho.MQTTv5:
+            raise ValueError("shared subscriptions (several ingest workers) need MQTT 5")
+        self._filters = filters(share_group)
         self.host = host
         self.port = port
         self.instance = instance or default_instance()
@@ -180,7 +201,7 @@ class FleetMqtt:
             log.warning("broker refused the fleet's connection: %s", reason)
             return
         self.subscribed.clear()
-        client.subscribe([(topics.subscription(kind), 1) for kind in SUBSCRIBED_KINDS])
+        client.subscribe([(f, 1) for f in self._filters])
         client.publish(topics.FLEET_STATE, self._state_payload(True), qos=1, retain=True)
         self._emit(Connected(bool(getattr(flags, "session_present", False))))
 

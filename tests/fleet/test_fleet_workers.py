@@ -1,0 +1,178 @@
+"""Several ingest workers on one MQTT 5 shared subscription: they split the load, and one dying loses nothing.
+
+Real Mosquitto (2.x speaks MQTT 5 and shared subscriptions), real worker processes, the real
+terminal agent and store; exactly once is counted by what identifies a press (tests/presses.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+
+from device.clock import SystemClock
+from device.store import VoteStore
+from device.sync import SyncAgent
+from fleet.ingest import Ingest
+from fleet.mqtt import filters
+from fleet.sqlite_store import SqliteFleetStore
+from protocol import encode
+from protocol.topics import device_topic
+from tests.presses import assert_exactly_once
+from tests.waiting import wait_until
+
+from .conftest import make_batch
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_a_share_group_subscribes_to_every_kind_through_the_group() -> None:
+    assert filters("g1") == [f"$share/g1/{f}" for f in filters()]
+    for bad in ("", "a/b", "a+", "#"):
+        with pytest.raises(ValueError):
+            filters(bad)
+
+
+def test_two_workers_in_one_group_split_the_terminals_messages(
+    mosquitto: Any, tmp_path: Path, mqtt_probe: Callable[..., Any]
+) -> None:
+    store = SqliteFleetStore(tmp_path / "fleet.db")
+    workers = [
+        Ingest(
+            store,
+            mosquitto.host,
+            mosquitto.port,
+            client_id=f"w-{i}",
+            instance=f"w-{i}",
+            protocol=paho.MQTTv5,
+            share_group="g",
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    try:
+        for w in workers:
+            w.start()
+            assert w.wait_ready(10)
+        terminal = mqtt_probe(mosquitto, "term-a")
+        for b in range(1, 41):
+            terminal.publish(device_topic("term-a", "votes"), encode(make_batch("term-a", [b], batch=b)))
+        wait_until(lambda: sum(w.counters().votes_stored for w in workers) >= 40, what="every vote stored")
+        stored = [w.counters().votes_stored for w in workers]
+        assert store.vote_count() == 40
+        assert sum(stored) == 40 and min(stored) > 0, f"the group did not share the load: {stored}"
+        assert sum(w.counters().duplicates for w in workers) == 0  # each message went to one worker
+    finally:
+        for w in workers:
+            w.stop()
+        store.close()
+
+
+class _Workers:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([sys.executable, "-m", "fleet", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
+
+    def kill_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[_Workers]:
+    running = _Workers(tmp_path)
+    yield running
+    running.kill_all()
+
+
+def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
+    mosquitto: Any, tmp_path: Path, workers: _Workers
+) -> None:
+    db = tmp_path / "fleet.db"
+    SqliteFleetStore(db).close()  # migrated once, before two processes open it
+    broker = f"{mosquitto.host}:{mosquitto.port}"
+    procs = [
+        workers.start(
+            "--db", str(db), "ingest", "--broker", broker, "--client-id", f"w-{i}", "--share", "g", name=f"w{i}"
+        )
+        for i in range(2)
+    ]
+    stores = [VoteStore(tmp_path / f"t{i}.db", f"term-{i}", SystemClock()) for i in range(3)]
+    agents = [
+        SyncAgent(
+            s,
+            f"term-{i}",
+            mosquitto.host,
+            mosquitto.port,
+            SystemClock(),
+            batch_size=10,
+            ack_timeout_s=1.0,
+            max_backoff_s=2.0,
+            fleet_grace_s=0.3,
+        )  # fmt: skip
+        for i, s in enumerate(stores)
+    ]
+    for a in agents:
+        a.start()
+    try:
+        for round_ in range(30):
+            for s, a in zip(stores, agents, strict=True):
+                for k in range(10):
+                    s.record("thl-nps", "nps11", (round_ + k) % 11, "fi", unit="unit-a")
+                a.wake()
+            if round_ == 10:
+                procs[0].send_signal(signal.SIGKILL)  # mid-stream, without a chance to clean up
+            time.sleep(0.05)
+        wait_until(lambda: all(s.depth() == 0 for s in stores), 60, "every terminal's queue empty")
+        assert procs[0].wait() == -signal.SIGKILL and procs[1].poll() is None, workers.log("w1")
+    finally:
+        for a in agents:
+            a.stop()
+        for s in stores:
+            s.close()
+    with SqliteFleetStore(db) as fleet:
+        assert fleet.vote_count() == 900
+        assert_exactly_once(fleet, [(f"term-{i}", [tmp_path / f"t{i}.db"]) for i in range(3)])
+
+
+def test_the_supervisor_restarts_a_worker_that_dies_and_stops_them_all_on_sigterm(
+    mosquitto: Any, tmp_path: Path, workers: _Workers
+) -> None:
+    db = tmp_path / "fleet.db"
+    broker = f"{mosquitto.host}:{mosquitto.port}"
+    parent = workers.start("--db", str(db), "ingest", "--broker", broker, "--workers", "2", name="supervisor")
+
+    def started() -> list[int]:
+        return [int(p) for p in re.findall(r"ingest worker \d started \(pid (\d+)\)", workers.log("supervisor"))]
+
+    wait_until(lambda: len(started()) == 2, 20, "two workers started")
+    first = started()
+    os.kill(first[0], signal.SIGKILL)
+    wait_until(lambda: len(started()) == 3, 20, "the dead worker started again")
+    replacement = started()[2]
+    assert replacement not in first
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(20) == 0, workers.log("supervisor")
+    for pid in (first[1], replacement):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # both workers are gone with their supervisor
