@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RootTransaction
+from sqlalchemy.engine import Connection, Dialect, RootTransaction
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol import Config, ConfigReport, Heartbeat, ProtocolError, TerminalState, VoteBatch, validate_config_doc
@@ -41,6 +42,7 @@ from ..records import CORRECTED, SYNCED, UNCERTAIN, DailyCounts, Rejection, Stor
 from ..store import DEFAULT_TZ
 from .engine import BEGIN_KEY, BEGIN_WRITE, create_fleet_engine, database_url, is_sqlite, upsert
 from .migrate import migrate
+from .prepared import Prepared
 from .tables import clock_anchors, desired_configs, rejection_counts, rejection_log, terminals, votes
 
 #: Already-corrected votes are rewritten only when their boot's offset moves by more than this:
@@ -104,9 +106,20 @@ _TERMINAL_QUERY = (
     .select_from(terminals.outerjoin(desired_configs, _D.device == _T.device))
     .order_by(_T.device)
 )
-#: Errors of the database layer, surfaced to callers as StoreError (sqlite3's can escape the pool's
-#: connect listener unwrapped).
-_DB_ERRORS = (SQLAlchemyError, sqlite3.Error)
+# The statements of the hot path (one batch: an anchor read and upsert) are built once: building a
+# Core statement and its cache key costs more than SQLite takes to run it.
+_A = clock_anchors.c
+_ANCHOR = sa.select(_A.wall, _A.mono, _A.applied_offset).where(
+    _A.device == sa.bindparam("k_device"), _A.boot == sa.bindparam("k_boot")
+)
+_CORRECT = (
+    sa.update(votes)
+    .where(_C.device == sa.bindparam("k_device"), _C.boot == sa.bindparam("k_boot"), _C.synced == sa.false())
+    .values(best=_C.mono + sa.bindparam("k_offset", type_=sa.BigInteger), time_status=CORRECTED)
+)  # synced = false() as a literal, so the partial index votes_unsynced serves it
+#: Errors of the database layer, surfaced to callers as StoreError (the drivers' own come from the
+#: prepared statements of the hot path, and from the pool's connect listener).
+_DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
 
 
 class SqlFleetStore:
@@ -121,7 +134,7 @@ class SqlFleetStore:
         try:
             migrate(self._engine)
             self._conn = self._engine.connect()
-            self._insert_vote = self._compile_vote_insert()
+            self._prepare(self._engine.dialect)
         except _DB_ERRORS as exc:
             self._engine.dispose()
             raise StoreError(f"fleet database {self.url} is unusable: {exc}") from exc
@@ -129,17 +142,29 @@ class SqlFleetStore:
             self._engine.dispose()
             raise
 
-    def _compile_vote_insert(self) -> str:
-        """The vote insert in the driver's own positional form, so executemany takes the hot path's tuples.
-
-        Core's execute() wants one dict per row; building 20-key dicts for every vote costs more than
-        the insert itself on SQLite, so the statement is compiled once and fed plain tuples.
-        """
-        stmt = upsert(self._conn, votes).values({n: sa.bindparam(n) for n in _VOTE_ROW}).on_conflict_do_nothing()
-        compiled = stmt.compile(dialect=self._engine.dialect)
-        if list(compiled.positiontup or ()) != _VOTE_ROW:
-            raise StoreError(f"vote insert compiled with parameters {compiled.positiontup}, not {_VOTE_ROW}")
-        return str(compiled)
+    def _prepare(self, dialect: Dialect) -> None:
+        """Compile the hot path's statements for this engine (see prepared.py)."""
+        insert = upsert(self._conn, votes).values({n: sa.bindparam(n) for n in _VOTE_ROW}).on_conflict_do_nothing()
+        self._insert_vote = Prepared(insert, dialect)
+        if list(self._insert_vote.names) != _VOTE_ROW:  # the hot path builds its tuples in this order
+            raise StoreError(f"vote insert compiled with parameters {self._insert_vote.names}, not {_VOTE_ROW}")
+        anchor = upsert(self._conn, clock_anchors).values(
+            device=sa.bindparam("k_device"),
+            boot=sa.bindparam("k_boot"),
+            wall=sa.bindparam("k_wall"),
+            mono=sa.bindparam("k_mono"),
+            applied_offset=sa.bindparam("k_applied"),
+        )
+        ex = anchor.excluded
+        self._set_anchor = Prepared(
+            anchor.on_conflict_do_update(
+                index_elements=[_A.device, _A.boot],
+                set_={"wall": ex.wall, "mono": ex.mono, "applied_offset": ex.applied_offset},
+            ),
+            dialect,
+        )
+        self._get_anchor = Prepared(_ANCHOR, dialect)
+        self._correct = Prepared(_CORRECT, dialect)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -278,7 +303,7 @@ class SqlFleetStore:
                 offset = offsets[key]
                 if offset is not None:
                     rows[i] = row[:18] + (row[8] + offset, CORRECTED)  # best = mono + offset
-            new = conn.exec_driver_sql(self._insert_vote, rows).rowcount if rows else 0
+            new = self._insert_vote.executemany(conn, rows) if rows else 0
             # Some were stored already: usually replays, but a terminal that reuses seqs of its
             # series (a copied database, a broken terminal) sends new presses under taken identities.
             # Those must not be acked (the terminal would drop them): they are refused instead.
@@ -325,33 +350,18 @@ class SqlFleetStore:
         if point is None or mono > point[1]:
             points[key] = (wall, mono)
 
-    @staticmethod
-    def _advance_anchor(conn: Connection, device: str, boot: str, point: tuple[int, int] | None) -> int | None:
+    def _advance_anchor(self, conn: Connection, device: str, boot: str, point: tuple[int, int] | None) -> int | None:
         """Move the boot's anchor to ``point`` if later, re-correct its stored votes; return the offset."""
-        a = clock_anchors.c
-        row = conn.execute(
-            sa.select(a.wall, a.mono, a.applied_offset).where(a.device == device, a.boot == boot)
-        ).first()
+        key = {"k_device": device, "k_boot": boot}
+        row = self._get_anchor.execute(conn, key).fetchone()
         if point is None or (row is not None and point[1] <= row[1]):
             return None if row is None else int(row[0] - row[1])
         offset = point[0] - point[1]
         applied = None if row is None else row[2]
         if applied is None or abs(offset - applied) > CORRECTION_TOLERANCE_MS:
-            conn.execute(
-                sa.update(votes)
-                .where(_C.device == device, _C.boot == boot, _C.synced == sa.false())  # literal: the partial index
-                .values(best=_C.mono + offset, time_status=CORRECTED)
-            )
+            self._correct.execute(conn, {**key, "k_offset": offset})
             applied = offset
-        stmt = upsert(conn, clock_anchors).values(
-            device=device, boot=boot, wall=point[0], mono=point[1], applied_offset=applied
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[a.device, a.boot],
-                set_={"wall": stmt.excluded.wall, "mono": stmt.excluded.mono, "applied_offset": applied},
-            )
-        )
+        self._set_anchor.execute(conn, {**key, "k_wall": point[0], "k_mono": point[1], "k_applied": applied})
         return offset
 
     def vote_count(self, device: str | None = None, include_misuse: bool = True) -> int:
