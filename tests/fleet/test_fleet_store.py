@@ -41,11 +41,14 @@ def test_the_store_implements_the_fleet_store_interface(fleet_db: SqlFleetStore)
 
 
 def test_sqlite_store_uses_wal_and_full_sync_on_every_connection(tmp_path: Path) -> None:
-    path = tmp_path / "f.db"
-    with SqlFleetStore(path) as store:
+    with SqlFleetStore(tmp_path / "f.db") as store:
         conn = store._engine.connect()  # a second pooled connection gets the same settings
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: the ack follows the commit
+        conn.close()
+    with SqlFleetStore(tmp_path / "g.db", synchronous="EXTRA") as store:  # the setting is the store's, not a default
+        conn = store._engine.connect()
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 3
         conn.close()
 
 
