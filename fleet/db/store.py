@@ -117,6 +117,10 @@ _CORRECT = (
     .where(_C.device == sa.bindparam("k_device"), _C.boot == sa.bindparam("k_boot"), _C.synced == sa.false())
     .values(best=_C.mono + sa.bindparam("k_offset", type_=sa.BigInteger), time_status=CORRECTED)
 )  # synced = false() as a literal, so the partial index votes_unsynced serves it
+#: PostgreSQL advisory lock of one terminal's writes: (class, hash of the device id). Two-key locks
+#: never meet the migration's one-key lock; two devices sharing a hash merely wait for each other.
+DEVICE_LOCK_CLASS = 0x68796D79  # "hymy"
+_DEVICE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(DEVICE_LOCK_CLASS, sa.func.hashtext(sa.bindparam("k_device"))))
 #: Errors of the database layer, surfaced to callers as StoreError (the drivers' own come from the
 #: prepared statements of the hot path, and from the pool's connect listener).
 _DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
@@ -165,6 +169,7 @@ class SqlFleetStore:
         )
         self._get_anchor = Prepared(_ANCHOR, dialect)
         self._correct = Prepared(_CORRECT, dialect)
+        self._device_lock = None if is_sqlite(self._conn) else Prepared(_DEVICE_LOCK, dialect)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -175,11 +180,18 @@ class SqlFleetStore:
             yield
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *devices: str) -> Iterator[Connection]:
+        """A write transaction (or the enclosing one) holding the lock of each of ``devices``.
+
+        Several ingest workers may write at once. On SQLite, BEGIN IMMEDIATE serialises every writer;
+        on PostgreSQL, writers of the same terminal serialise on a transaction-scoped advisory lock
+        per device (taken in sorted order), as its anchors and state are read, then written.
+        """
         with self._lock:
             if self._depth:
                 self._depth += 1
                 try:
+                    self._lock_devices(self._conn, devices)
                     yield self._conn
                 finally:
                     self._depth -= 1
@@ -188,6 +200,7 @@ class SqlFleetStore:
             tx = self._begin(conn, write=True)
             self._depth = 1
             try:
+                self._lock_devices(conn, devices)
                 yield conn
                 tx.commit()
             except BaseException as exc:
@@ -198,6 +211,11 @@ class SqlFleetStore:
                 raise
             finally:
                 self._depth = 0
+
+    def _lock_devices(self, conn: Connection, devices: tuple[str, ...]) -> None:
+        if self._device_lock is not None:
+            for device in sorted(set(devices)):
+                self._device_lock.execute(conn, {"k_device": device}).fetchall()
 
     def _begin(self, conn: Connection, write: bool) -> RootTransaction:
         """Begin a transaction; if the database refuses (locked, gone), leave the connection reusable."""
@@ -291,7 +309,7 @@ class SqlFleetStore:
                     unsynced.append(len(rows))
                     status = UNCERTAIN  # until an anchor of its boot is known, below
                 rows.append((device, store, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
-        with self._write() as conn:
+        with self._write(*(b.device for b in batches)) as conn:
             offsets: dict[tuple[str, str], int | None] = {}
             for key, point in points.items():
                 offsets[key] = self._advance_anchor(conn, key[0], key[1], point)
@@ -458,7 +476,7 @@ class SqlFleetStore:
 
     def record_state(self, state: TerminalState, received_ms: int) -> bool:
         """Record a birth or will unless stale by its conn counter; True if it is current."""
-        with self._write() as db:
+        with self._write(state.device) as db:
             row = db.execute(sa.select(_T.conn, _T.online).where(_T.device == state.device)).first()
             if row is not None and row[1] is not None:
                 conn, online = row
@@ -513,7 +531,7 @@ class SqlFleetStore:
             "applied_version": hb.cfg,
             "refused": hb.refused,
         }
-        with self._write() as conn:
+        with self._write(hb.device) as conn:
             stmt = upsert(conn, terminals).values(device=hb.device, **figures)
             conn.execute(
                 stmt.on_conflict_do_update(index_elements=[_T.device], set_={k: stmt.excluded[k] for k in figures})
@@ -586,7 +604,7 @@ class SqlFleetStore:
         except ProtocolError as exc:
             raise ConfigError(exc.detail) from exc  # "configuration: hours.tz must be …": names the field
         text = json.dumps(doc, ensure_ascii=False, sort_keys=True)
-        with self._write() as conn:
+        with self._write(device) as conn:
             row = conn.execute(sa.select(_D.version, _D.doc).where(_D.device == device)).first()
             if row is not None:
                 if version < row[0]:

@@ -26,6 +26,8 @@ from fleet.errors import ConfigError, StoreError
 from fleet.store import FleetStore
 from protocol import ConfigReport, Heartbeat, TerminalState, VoteBatch
 
+from ..fleetdb import empty_tables
+from ..waiting import wait_until
 from .conftest import NOON, make_batch, make_vote
 
 RECEIVED = NOON + 60_000
@@ -514,3 +516,33 @@ def test_a_database_from_before_store_ids_keeps_its_votes_as_the_legacy_series(t
         store.record_heartbeat(Heartbeat("term-a", NOON, 5000, "boot-1", True, 5, 0, None, 1, "1.0", refused=2), 0)
         status = store.terminal("term-a")
         assert status is not None and status.refused == 2
+
+
+def waiting_advisory_locks(url: str) -> int:
+    engine = sa.create_engine(database_url(url))
+    try:
+        with engine.connect() as conn:
+            query = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return int(conn.exec_driver_sql(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_writers_of_one_terminal_wait_for_each_other_on_postgresql(postgres_url: str) -> None:
+    """Two ingest workers: one terminal's writes serialise (its state is read, then written); others pass."""
+    empty_tables(postgres_url)
+    first, second, third = (SqlFleetStore(postgres_url) for _ in range(3))  # three workers
+    try:
+        with first.transaction():
+            first.record_state(state(1, True), RECEIVED)
+            waiter = threading.Thread(target=second.record_state, args=(state(2, True), RECEIVED))
+            waiter.start()
+            wait_until(lambda: waiting_advisory_locks(postgres_url) == 1, what="the second writer waiting")
+            assert third.record_state(state(1, True, device="term-b"), RECEIVED)  # another terminal: no wait
+            assert waiter.is_alive()
+        waiter.join()
+        status = first.terminal("term-a")
+        assert status is not None and status.conn == 2
+    finally:
+        for store in (first, second, third):
+            store.close()
