@@ -21,8 +21,7 @@ from .errors import FleetError
 from .ingest import DRAIN_CAP, Ingest
 from .mqtt import DEFAULT_CLIENT_ID, DEFAULT_SHARE_GROUP
 from .results import format_table, scores_by_unit
-from .sqlite_store import SqliteFleetStore
-from .store import DEFAULT_TZ
+from .store import DEFAULT_TZ, FleetStore, open_store
 from .workers import Supervisor
 
 log = logging.getLogger("fleet")
@@ -44,7 +43,9 @@ _S = argparse.SUPPRESS
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ingest by default, plus results, assign and push-config."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", type=Path, default=_S, help="fleet SQLite database (created if missing)")
+    common.add_argument(
+        "--db", default=_S, help="fleet database: a SQLite file (created if missing) or a postgresql:// URL"
+    )
     common.add_argument("-v", "--verbose", action="store_true", default=_S, help="log debug detail")
     parser = argparse.ArgumentParser(prog="python -m fleet", description="Hymy fleet server.", parents=[common])
     _ingest_args(parser)
@@ -123,7 +124,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     host, port = getattr(args, "broker", DEFAULT_BROKER)
     every = getattr(args, "summary_every", 0.0)
     share = getattr(args, "share", None)
-    store = SqliteFleetStore(args.db)
+    store = open_store(args.db)
     ingest = Ingest(
         store,
         host,
@@ -138,7 +139,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     log.info("ingesting from %s:%d into %s", host, port, args.db)
     ingest.start()
     # A second connection for summaries, so a long query never holds up ingest (WAL readers don't block).
-    reader = SqliteFleetStore(args.db) if every > 0 else None
+    reader = open_store(args.db) if every > 0 else None
     try:
         while not done.wait(every if reader else None):
             if reader is not None:
@@ -160,7 +161,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _push_config(args: argparse.Namespace, store: SqliteFleetStore) -> int:
+def _push_config(args: argparse.Namespace, store: FleetStore) -> int:
     doc = json.loads(args.doc.read_text(encoding="utf-8")) if args.doc else default_config_doc(args.unit)
     config = store.set_config(args.device, args.version, doc)
     if doc.get("unit") is not None:
@@ -185,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "db", None) is None:
-        parser.error("--db PATH is required")
+        parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -193,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in (None, "ingest"):
             return _run_ingest(args)
-        with SqliteFleetStore(args.db) as store:
+        with open_store(args.db) as store:
             if args.command == "results":
                 daily = store.daily_counts(tz=args.tz, include_misuse=args.include_misuse)
                 print(format_table(scores_by_unit(daily)))

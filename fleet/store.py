@@ -1,14 +1,15 @@
 """The one narrow interface to the fleet's database; no SQL lives outside its implementations.
 
-SQLite (``SqliteFleetStore``) is the embedded default; a PostgreSQL store implements the same
-protocol when one machine is outgrown. Every method is atomic on its own; ``transaction()``
-groups several into one commit (ingest writes one drain's states and heartbeats together).
+One implementation (``fleet.db.store.SqlFleetStore``, SQLAlchemy Core) serves both engines: SQLite, the
+embedded default, and PostgreSQL when one machine is outgrown. Every method is atomic on its own;
+``transaction()`` groups several into one commit (ingest writes one drain's states and heartbeats together).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 from protocol import Config, ConfigReport, Heartbeat, TerminalState, VoteBatch
@@ -100,18 +101,18 @@ class FleetStore(Protocol):
         """Release the database; the store cannot be used afterwards."""
         ...
 
+    def __enter__(self) -> FleetStore:
+        """``with open_store(...) as store:`` closes it at the end."""
+        ...
 
-def open_store(path: str) -> FleetStore:
-    """Open the store named by ``path`` (a SQLite file today; a PostgreSQL URL later)."""
-    from .sqlite_store import SqliteFleetStore
-
-    return SqliteFleetStore(path)
+    def __exit__(self, *exc: object) -> None: ...
 
 
-def __getattr__(name: str) -> Any:
-    # ``from fleet.store import SqliteFleetStore`` works without a circular import at load time.
-    if name == "SqliteFleetStore":
-        from .sqlite_store import SqliteFleetStore
+def open_store(target: str | Path) -> FleetStore:
+    """Open the store ``target`` names: a path or ``sqlite:///…`` is SQLite, ``postgresql://…`` PostgreSQL.
 
-        return SqliteFleetStore
-    raise AttributeError(name)
+    The schema is brought to the newest revision first (Alembic), before any vote is accepted.
+    """
+    from .db.store import SqlFleetStore
+
+    return SqlFleetStore(target)

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fleet.db.store import SqlFleetStore
 from fleet.results import scores_by_unit
-from fleet.sqlite_store import SqliteFleetStore
 from protocol import Vote, VoteBatch
 
 UNITS = 50
@@ -22,7 +22,7 @@ PER_COMMIT = 200  # batches per add_vote_batches call: 100,000 votes per transac
 _NO_FLAGS: frozenset[str] = frozenset()
 
 
-def generate(store: SqliteFleetStore, votes: int, start_ms: int) -> float:
+def generate(store: SqlFleetStore, votes: int, start_ms: int) -> float:
     """Write ``votes`` synthetic votes spread over a year, terminal after terminal; return seconds taken.
 
     Each terminal's whole history goes in before the next one's, so every insert lands at the end
@@ -84,7 +84,7 @@ def bench_aggregate(workdir: Path, votes: int, rounds: int | None = None) -> dic
     Three rounds of each query, or one above 2 million votes, where the all-time query takes about a minute.
     """
     rounds = rounds or (3 if votes <= 2_000_000 else 1)
-    store = SqliteFleetStore(workdir / "agg-fleet.db", synchronous="NORMAL")
+    store = SqlFleetStore(workdir / "agg-fleet.db", synchronous="NORMAL")
     try:
         gen_s = generate(store, votes, int(time.time() * 1000) - 366 * 86_400_000)
         stored = store.vote_count()

@@ -22,10 +22,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from fleet.db.store import SqlFleetStore
 from fleet.errors import ConfigError
 from fleet.ingest import Ingest
 from fleet.results import scores_by_unit
-from fleet.sqlite_store import SqliteFleetStore
 from fleet.store import FleetStore
 
 from .brokers import LOOPBACK, EmbeddedBroker, choose_port
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     with stop.installed(), ExitStack() as stack:
         data = stack.enter_context(_data_dir(args.data, out))
         host, port = _start_broker(args, stack, out)
-        store = SqliteFleetStore(data / "fleet.db")
+        store = SqlFleetStore(data / "fleet.db")
         stack.callback(store.close)
         devices = device_ids(args.terminals)
         place_terminals(store, devices, units)
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if not ingest.wait_ready(10.0):
             print(f"error: the fleet could not connect to the broker at {host}:{port}", file=sys.stderr)
             return 1
-        reader = SqliteFleetStore(data / "fleet.db")  # results never hold up ingest (WAL readers don't block)
+        reader = SqlFleetStore(data / "fleet.db")  # results never hold up ingest (WAL readers don't block)
         stack.callback(reader.close)
         sims = SimTerminals(
             devices, data / "terminals", host, port, profiles=units, rate_per_min=args.rate, seed=args.seed

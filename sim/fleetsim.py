@@ -29,7 +29,7 @@ from typing import Any
 
 from device.errors import DeviceError
 from device.netloop import SharedLoop
-from fleet.sqlite_store import SqliteFleetStore
+from fleet.db.store import SqlFleetStore
 from protocol import Vote
 from protocol.scales import SCALES
 
@@ -178,7 +178,7 @@ class FleetSim:
     def _place(self, devices: list[str]) -> None:
         from .demo import place_terminals  # the demo's placement: each unit's configuration as desired
 
-        store = SqliteFleetStore(self.fleet_db)
+        store = SqlFleetStore(self.fleet_db)
         try:
             units = [u.profile for u in self.cfg.units]
             for i, device in enumerate(devices):
@@ -592,7 +592,7 @@ class FleetSim:
             drained = drained and queued_at_end == 0
             self._process_truth()
             stack.close()
-            store = SqliteFleetStore(self.fleet_db)
+            store = SqlFleetStore(self.fleet_db)
             try:
                 rec = reconcile(self.truth, store)
                 units = unit_scores(self.truth, store)

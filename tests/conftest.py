@@ -14,11 +14,32 @@ import pytest
 
 from sim.brokers import BrokerRunner, EmbeddedBroker, MosquittoBroker, find_mosquitto
 
+from .fleetdb import empty_tables, fleet_test_database
+
 # Set while conftest loads, before any test module imports pygame: render off-screen, play no sound.
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 
 BROKER_KINDS = ["mosquitto", "embedded"]
+#: The engines every fleet store test runs on.
+FLEET_ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own on a real PostgreSQL for this test run, dropped at the end (see tests/fleetdb.py)."""
+    with fleet_test_database() as url:
+        yield url
+
+
+@pytest.fixture(params=FLEET_ENGINES)
+def fleet_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh fleet store lives, on each engine in turn: a new SQLite file, or emptied PostgreSQL tables."""
+    if request.param == "sqlite":
+        return str(tmp_path / "fleet.db")
+    url: str = request.getfixturevalue("postgres_url")
+    empty_tables(url)
+    return url
 
 
 @pytest.fixture

@@ -41,6 +41,18 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto
 fi
 
+# The fleet store's tests run on SQLite and on a real PostgreSQL: the server at 127.0.0.1:5432 if one
+# answers (or $HYMY_TEST_PG), else a throw-away cluster they start from the installed binaries.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${HYMY_TEST_PG:-}" ]; then
+    step "installing postgresql with apt-get"
+    if ! as_root true; then
+        echo "PostgreSQL is missing and this user cannot install it: run 'apt-get install postgresql' as root" >&2
+        exit 1
+    fi
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
+fi
+
 if [ ! -x .venv/bin/python ]; then
     step "creating .venv"
     python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import pytest
 
-from fleet.sqlite_store import SqliteFleetStore
+from fleet.db.store import SqlFleetStore
 from protocol import Vote, VoteBatch
 
 #: 2025-03-01 12:00:00 UTC, in ms: a synchronised wall clock.
@@ -39,8 +38,8 @@ def make_batch(device: str, seqs: Iterable[int], batch: int = 1, **fields: objec
 
 
 @pytest.fixture
-def fleet_db(tmp_path: Path) -> Iterator[SqliteFleetStore]:
-    """A fresh fleet store on a temporary SQLite file."""
-    store = SqliteFleetStore(tmp_path / "fleet.db")
+def fleet_db(fleet_url: str) -> Iterator[SqlFleetStore]:
+    """A fresh fleet store on each engine in turn (SQLite, PostgreSQL)."""
+    store = SqlFleetStore(fleet_url)
     yield store
     store.close()

@@ -1,56 +1,162 @@
-"""The SQLite fleet store: idempotent votes, conn-counter liveness, configs, rejections, per-day counts."""
+"""The fleet store on SQLite and PostgreSQL: idempotent votes, liveness, configs, rejections, per-day counts."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleet.content import default_config_doc
+from fleet.db import migrate
+from fleet.db.engine import database_url
+from fleet.db.store import SqlFleetStore
+from fleet.db.tables import metadata
 from fleet.errors import ConfigError, StoreError
-from fleet.schema import MIGRATIONS
-from fleet.sqlite_store import SqliteFleetStore
 from fleet.store import FleetStore
 from protocol import ConfigReport, Heartbeat, TerminalState, VoteBatch
 
+from ..fleetdb import empty_tables
+from ..waiting import wait_until
 from .conftest import NOON, make_batch, make_vote
 
 RECEIVED = NOON + 60_000
 
 
-def snapshot(store: SqliteFleetStore, device: str) -> list[object]:
+def snapshot(store: SqlFleetStore, device: str) -> list[object]:
     return list(store.stored_votes(device))
 
 
-def test_sqlite_store_implements_the_fleet_store_interface(fleet_db: SqliteFleetStore) -> None:
+def test_the_store_implements_the_fleet_store_interface(fleet_db: SqlFleetStore) -> None:
     store: FleetStore = fleet_db
     assert store.vote_count() == 0
 
 
-def test_store_uses_wal_and_records_its_migrations(tmp_path: Path) -> None:
-    path = tmp_path / "f.db"
-    SqliteFleetStore(path).close()
-    SqliteFleetStore(path).close()  # re-applying at every start is safe
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'hymy-fleet'")]
-    assert names == [m.name for m in MIGRATIONS._migrations]
+def test_sqlite_store_uses_wal_and_full_sync_on_every_connection(tmp_path: Path) -> None:
+    with SqlFleetStore(tmp_path / "f.db") as store:
+        conn = store._engine.connect()  # a second pooled connection gets the same settings
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL: the ack follows the commit
+        conn.close()
+    with SqlFleetStore(tmp_path / "g.db", synchronous="EXTRA") as store:  # the setting is the store's, not a default
+        conn = store._engine.connect()
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 3
+        conn.close()
+
+
+def schema_version(url: str) -> str | None:
+    engine = sa.create_engine(database_url(url))
+    try:
+        with engine.connect() as conn:
+            return migrate.current(conn)
+    finally:
+        engine.dispose()
+
+
+def drop_everything(url: str) -> None:
+    """Leave the database empty, as a new one (the PostgreSQL test database is shared by the run)."""
+    engine = sa.create_engine(database_url(url))
+    try:
+        with engine.begin() as conn:
+            metadata.drop_all(conn)
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_created_at_the_newest_schema_and_stamped(fleet_url: str) -> None:
+    drop_everything(fleet_url)
+    SqlFleetStore(fleet_url).close()
+    assert schema_version(fleet_url) == migrate.head()
+    with SqlFleetStore(fleet_url) as store:  # opening again (every start) migrates nothing and loses nothing
+        store.add_vote_batches([make_batch("term-a", [1])], RECEIVED)
+    with SqlFleetStore(fleet_url) as store:
+        assert store.vote_count() == 1
+
+
+def test_upgrading_from_nothing_builds_exactly_the_tables_the_code_defines(fleet_url: str) -> None:
+    drop_everything(fleet_url)
+    engine = sa.create_engine(database_url(fleet_url))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrate.alembic_config(conn), "head")
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_stores_opened_at_once_on_a_new_database_all_start(fleet_url: str) -> None:
+    """Workers starting together: one migrates, the others wait for it (the migration lock)."""
+    drop_everything(fleet_url)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            SqlFleetStore(fleet_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert schema_version(fleet_url) == migrate.head()
+
+
+def test_a_database_made_by_the_sqlite_utils_releases_is_adopted_with_all_its_data(tmp_path: Path) -> None:
+    # Made by SqliteFleetStore (fleet/sqlite_store.py, sqlite-utils migrations 0001 and 0002) before
+    # it was replaced: votes of two series, an uncertain vote, a terminal, a configuration, a rejection.
+    path = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "data" / "sqlite-utils-fleet.sqlite", path)
+    with SqlFleetStore(path) as store:
+        assert [(v.store, v.seq, v.answer) for v in store.stored_votes("term-a")] == [
+            ("", 1, 10),
+            ("", 2, 10),
+            ("", 3, 10),
+            ("0123456789abcdef", 1, 0),
+        ]
+        (uncertain, misuse) = store.stored_votes("term-b")
+        assert (uncertain.time_status, uncertain.synced, misuse.flags) == ("uncertain", False, frozenset({"misuse"}))
+        status = store.terminal("term-a")
+        assert status is not None
+        assert (status.online, status.conn, status.fw, status.temp, status.refused) == (True, 4, "1.2", 51.5, 1)
+        assert (status.applied_version, status.desired_version, status.lags) == (2, 2, False)
+        assert store.rejection_counts() == {"malformed": 1}
+        assert store.vote_count(include_misuse=False) == 5
+        # Its anchors still work: a synchronised heartbeat of term-b's unsynced boot corrects that vote.
+        store.record_heartbeat(Heartbeat("term-b", NOON + 5000, 5000, "boot-1", True, 5, 0, None, 1, "1.0"), RECEIVED)
+        store.record_heartbeat(Heartbeat("term-b", NOON + 5000, 5000, "b2", True, 5, 0, None, 1, "1.0"), RECEIVED)
+        assert store.stored_votes("term-b")[0].time_status == "corrected"
+        assert store.add_vote_batches([make_batch("term-a", [3, 4], answer=10)], RECEIVED).duplicates == 1
+    assert schema_version(str(path)) == migrate.head()
+    conn = sqlite3.connect(path)  # the previous release's record stays, so it could still open the file
+    assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 2
     conn.close()
 
 
-def test_a_batch_is_stored_and_its_seqs_returned_as_ranges(fleet_db: SqliteFleetStore) -> None:
+def test_a_batch_is_stored_and_its_seqs_returned_as_ranges(fleet_db: SqlFleetStore) -> None:
     stored = fleet_db.add_vote_batches([make_batch("term-a", [1, 2, 3, 7])], RECEIVED)
     assert stored.ranges == [((1, 3), (7, 7))]
     assert (stored.new, stored.duplicates) == (4, 0)
     assert fleet_db.vote_count("term-a") == 4
 
 
-def test_the_same_batch_twice_stores_each_vote_once(fleet_db: SqliteFleetStore) -> None:
+def test_the_same_batch_twice_stores_each_vote_once(fleet_db: SqlFleetStore) -> None:
     batch = make_batch("term-a", range(1, 11))
     fleet_db.add_vote_batches([batch], RECEIVED)
     before = snapshot(fleet_db, "term-a")
@@ -60,7 +166,7 @@ def test_the_same_batch_twice_stores_each_vote_once(fleet_db: SqliteFleetStore) 
     assert snapshot(fleet_db, "term-a") == before  # first copy wins, received time included
 
 
-def test_replayed_reordered_and_overlapping_batches_store_each_vote_once(fleet_db: SqliteFleetStore) -> None:
+def test_replayed_reordered_and_overlapping_batches_store_each_vote_once(fleet_db: SqlFleetStore) -> None:
     batches = [
         make_batch("term-a", [5, 6, 7], batch=2),
         make_batch("term-a", [1, 2, 3, 4, 5], batch=1),
@@ -76,7 +182,7 @@ def test_replayed_reordered_and_overlapping_batches_store_each_vote_once(fleet_d
     assert [v.seq for v in fleet_db.stored_votes("term-a")] == list(range(1, 9))
 
 
-def test_a_vote_keeps_every_field_it_was_sent_with(fleet_db: SqliteFleetStore) -> None:
+def test_a_vote_keeps_every_field_it_was_sent_with(fleet_db: SqlFleetStore) -> None:
     vote = make_vote(3, answer=4, flags=frozenset({"misuse", "after_hours"}), role="relative", reason="wait", cfg=7)
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (vote,))], RECEIVED)
     (stored,) = fleet_db.stored_votes("term-a")
@@ -87,11 +193,11 @@ def test_a_vote_keeps_every_field_it_was_sent_with(fleet_db: SqliteFleetStore) -
     assert stored.received == RECEIVED
 
 
-def test_an_empty_call_stores_nothing(fleet_db: SqliteFleetStore) -> None:
+def test_an_empty_call_stores_nothing(fleet_db: SqlFleetStore) -> None:
     assert fleet_db.add_vote_batches([], RECEIVED).ranges == []
 
 
-def test_misuse_votes_are_kept_but_left_out_of_counts_by_default(fleet_db: SqliteFleetStore) -> None:
+def test_misuse_votes_are_kept_but_left_out_of_counts_by_default(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches(
         [
             make_batch("term-a", [1, 2], answer=10),
@@ -107,7 +213,7 @@ def test_misuse_votes_are_kept_but_left_out_of_counts_by_default(fleet_db: Sqlit
     assert day.counts[0] == 3
 
 
-def test_days_are_local_days_in_helsinki(fleet_db: SqliteFleetStore) -> None:
+def test_days_are_local_days_in_helsinki(fleet_db: SqlFleetStore) -> None:
     # 2025-03-01 21:59:59 UTC is 23:59:59 in Helsinki (UTC+2); a second later is the next day there.
     before_midnight = 1_740_866_399_000
     fleet_db.add_vote_batches(
@@ -126,7 +232,7 @@ def test_days_are_local_days_in_helsinki(fleet_db: SqliteFleetStore) -> None:
     assert utc_days == {date(2025, 3, 1): 3, date(2025, 7, 1): 2}
 
 
-def test_daily_counts_keep_units_questions_and_scales_apart(fleet_db: SqliteFleetStore) -> None:
+def test_daily_counts_keep_units_questions_and_scales_apart(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches(
         [
             make_batch("term-a", [1, 2], answer=9),
@@ -150,7 +256,7 @@ def state(conn: int, online: bool, device: str = "term-a") -> TerminalState:
     return TerminalState(device, online, conn, NOON, "1.0")
 
 
-def test_a_stale_will_does_not_mark_a_live_terminal_offline(fleet_db: SqliteFleetStore) -> None:
+def test_a_stale_will_does_not_mark_a_live_terminal_offline(fleet_db: SqlFleetStore) -> None:
     assert fleet_db.record_state(state(1, True), RECEIVED)
     assert fleet_db.record_state(state(2, True), RECEIVED)  # reconnected before the broker fired the old will
     assert not fleet_db.record_state(state(1, False), RECEIVED)  # the old connection's will: stale
@@ -161,7 +267,7 @@ def test_a_stale_will_does_not_mark_a_live_terminal_offline(fleet_db: SqliteFlee
     assert status is not None and status.online is False
 
 
-def test_a_replayed_birth_cannot_undo_its_own_connections_will(fleet_db: SqliteFleetStore) -> None:
+def test_a_replayed_birth_cannot_undo_its_own_connections_will(fleet_db: SqlFleetStore) -> None:
     fleet_db.record_state(state(3, True), RECEIVED)
     fleet_db.record_state(state(3, False), RECEIVED)
     assert not fleet_db.record_state(state(3, True), RECEIVED)
@@ -169,7 +275,7 @@ def test_a_replayed_birth_cannot_undo_its_own_connections_will(fleet_db: SqliteF
     assert status is not None and status.online is False
 
 
-def test_a_birth_with_a_lower_counter_is_a_wiped_terminal_and_is_online(fleet_db: SqliteFleetStore) -> None:
+def test_a_birth_with_a_lower_counter_is_a_wiped_terminal_and_is_online(fleet_db: SqlFleetStore) -> None:
     fleet_db.record_state(state(41, True), RECEIVED)
     fleet_db.record_state(state(41, False), RECEIVED)
     assert fleet_db.record_state(state(1, True), RECEIVED)  # a re-imaged card counts from 1 again (SPEC 8)
@@ -189,7 +295,7 @@ def heartbeat(device: str = "term-a", cfg: int = 0, **fields: object) -> Heartbe
     return Heartbeat(**base)  # type: ignore[arg-type]
 
 
-def test_heartbeats_keep_the_latest_health_figures(fleet_db: SqliteFleetStore) -> None:
+def test_heartbeats_keep_the_latest_health_figures(fleet_db: SqlFleetStore) -> None:
     fleet_db.record_heartbeat(heartbeat(queue=10, temp=50.5, disk=900), RECEIVED)
     fleet_db.record_heartbeat(heartbeat(queue=0, uptime=65, oldest=None), RECEIVED + 60_000)
     status = fleet_db.terminal("term-a")
@@ -197,7 +303,7 @@ def test_heartbeats_keep_the_latest_health_figures(fleet_db: SqliteFleetStore) -
     assert (status.queue, status.uptime, status.oldest, status.last_seen) == (0, 65, None, RECEIVED + 60_000)
 
 
-def test_configuration_is_pushed_until_the_terminal_applies_it(fleet_db: SqliteFleetStore) -> None:
+def test_configuration_is_pushed_until_the_terminal_applies_it(fleet_db: SqlFleetStore) -> None:
     doc = default_config_doc("unit-a")
     assert fleet_db.config_to_push("term-a") is None
     fleet_db.set_config("term-a", 2, doc)
@@ -215,7 +321,7 @@ def test_configuration_is_pushed_until_the_terminal_applies_it(fleet_db: SqliteF
     assert status is not None and status.applied_version == 2 and status.report_reason == "unknown scale"
 
 
-def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db: SqliteFleetStore) -> None:
+def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db: SqlFleetStore) -> None:
     doc = default_config_doc()
     fleet_db.set_config("term-a", 2, doc)
     fleet_db.set_config("term-a", 2, doc)  # the same again is harmless
@@ -240,7 +346,7 @@ def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db:
     ids=["zone_on_mars", "february_30", "unshipped_language_without_texts", "string_timeout"],
 )
 def test_a_document_a_terminal_would_reject_is_refused_naming_the_field_and_leaves_the_desired_one(
-    fleet_db: SqliteFleetStore, change: dict[str, object], field: str
+    fleet_db: SqlFleetStore, change: dict[str, object], field: str
 ) -> None:
     good = default_config_doc("unit-a")
     fleet_db.set_config("term-a", 2, good)
@@ -254,7 +360,7 @@ def test_a_document_a_terminal_would_reject_is_refused_naming_the_field_and_leav
     assert config is not None and config.version == 2 and config.doc == good
 
 
-def test_default_configuration_ships_the_national_question_with_sources(fleet_db: SqliteFleetStore) -> None:
+def test_default_configuration_ships_the_national_question_with_sources(fleet_db: SqlFleetStore) -> None:
     doc = default_config_doc()
     question = doc["question"]
     assert question["scale"] == "nps11"
@@ -262,7 +368,7 @@ def test_default_configuration_ships_the_national_question_with_sources(fleet_db
     assert question["review"] == ["sv"]
 
 
-def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqliteFleetStore) -> None:
+def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqlFleetStore) -> None:
     fleet_db.count_rejection("malformed", None, "not JSON", RECEIVED)
     fleet_db.count_rejection("malformed", "term-a", "not JSON", RECEIVED)
     fleet_db.count_rejection("device_mismatch", "term-a", "names term-b", RECEIVED + 1)
@@ -276,14 +382,14 @@ def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqliteF
     assert len(fleet_db.recent_rejections(5000)) <= 1000
 
 
-def test_assign_refuses_bad_ids(fleet_db: SqliteFleetStore) -> None:
+def test_assign_refuses_bad_ids(fleet_db: SqlFleetStore) -> None:
     with pytest.raises(ValueError):
         fleet_db.assign("Bad Id", "unit-a")
     with pytest.raises(ValueError):
         fleet_db.assign("term-a", "bad unit!")
 
 
-def test_a_failed_transaction_stores_nothing_and_says_so(fleet_db: SqliteFleetStore) -> None:
+def test_a_failed_transaction_stores_nothing_and_says_so(fleet_db: SqlFleetStore) -> None:
     with pytest.raises(RuntimeError):
         with fleet_db.transaction():
             fleet_db.add_vote_batches([make_batch("term-a", [1, 2])], RECEIVED)
@@ -295,14 +401,27 @@ def test_database_faults_surface_as_store_errors(tmp_path: Path) -> None:
     path = tmp_path / "not-a-db"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError):
-        SqliteFleetStore(path)
-    store = SqliteFleetStore(tmp_path / "f.db")
+        SqlFleetStore(path)
+    store = SqlFleetStore(tmp_path / "f.db")
     store.close()
     with pytest.raises(StoreError):
         store.add_vote_batches([make_batch("term-a", [1])], RECEIVED)
 
 
-def test_a_reused_seq_with_a_different_press_is_not_acknowledged(fleet_db: SqliteFleetStore) -> None:
+def test_an_unreachable_server_is_a_store_error() -> None:
+    with pytest.raises(StoreError):
+        SqlFleetStore("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_store_names_map_to_engines() -> None:
+    assert database_url("fleet.db").drivername == "sqlite+pysqlite"
+    assert database_url("sqlite:////var/lib/hymy/fleet.db").database == "/var/lib/hymy/fleet.db"
+    assert database_url("postgresql://hymy@db/fleet").drivername == "postgresql+psycopg"
+    with pytest.raises(StoreError):
+        database_url("mysql://db/fleet")
+
+
+def test_a_reused_seq_with_a_different_press_is_not_acknowledged(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([make_batch("term-a", [1, 2, 3], answer=10)], RECEIVED)
     # The terminal's database was wiped: seqs 2..4 now name new presses of a new boot.
     reused = make_batch("term-a", [2, 3, 4], batch=1, answer=0, boot="boot-9")
@@ -316,7 +435,7 @@ def test_a_reused_seq_with_a_different_press_is_not_acknowledged(fleet_db: Sqlit
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.lists(st.integers(1, 40), min_size=1, max_size=15, unique=True), min_size=1, max_size=8))
-def test_the_store_drops_nothing_silently(fleet_db: SqliteFleetStore, seq_lists: list[list[int]]) -> None:
+def test_the_store_drops_nothing_silently(fleet_db: SqlFleetStore, seq_lists: list[list[int]]) -> None:
     """Every vote given is stored and acknowledged exactly once, whatever the replays and overlaps."""
     device = f"term-{len(seq_lists)}-{sum(map(len, seq_lists))}-{seq_lists[0][0]}"
     before = fleet_db.vote_count(device)
@@ -331,7 +450,7 @@ def test_the_store_drops_nothing_silently(fleet_db: SqliteFleetStore, seq_lists:
     assert stored.new + stored.duplicates == sum(map(len, seq_lists)) and not stored.conflicts
 
 
-def test_daily_counts_of_one_unit_include_its_terminals_votes_without_a_unit(fleet_db: SqliteFleetStore) -> None:
+def test_daily_counts_of_one_unit_include_its_terminals_votes_without_a_unit(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches(
         [
             make_batch("term-a", [1, 2], answer=9),
@@ -349,26 +468,44 @@ def test_daily_counts_of_one_unit_include_its_terminals_votes_without_a_unit(fle
     assert fleet_db.daily_counts(unit="unit-none") == []
 
 
+#: The schema of the release before store ids (sqlite-utils migration 0001_initial), as it left databases.
+BEFORE_STORE_IDS = """
+CREATE TABLE _sqlite_migrations (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, applied_at TEXT);
+INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('hymy-fleet', '0001_initial', '2025-01-01');
+CREATE TABLE votes (device TEXT NOT NULL, seq INTEGER NOT NULL, question TEXT NOT NULL, scale TEXT NOT NULL,
+    answer INTEGER NOT NULL, lang TEXT NOT NULL, wall INTEGER NOT NULL, mono INTEGER NOT NULL, boot TEXT NOT NULL,
+    synced INTEGER NOT NULL, unit TEXT, cfg INTEGER NOT NULL, flags TEXT, misuse INTEGER NOT NULL, role TEXT,
+    reason TEXT, received INTEGER NOT NULL, best INTEGER NOT NULL, time_status TEXT NOT NULL,
+    PRIMARY KEY (device, seq));
+CREATE INDEX votes_unsynced ON votes (device, boot) WHERE synced = 0;
+CREATE TABLE clock_anchors (device TEXT NOT NULL, boot TEXT NOT NULL, wall INTEGER NOT NULL, mono INTEGER NOT NULL,
+    applied_offset INTEGER, PRIMARY KEY (device, boot)) WITHOUT ROWID;
+CREATE TABLE terminals (device TEXT PRIMARY KEY, unit TEXT, online INTEGER, conn INTEGER NOT NULL DEFAULT 0,
+    state_wall INTEGER, fw TEXT, last_seen INTEGER, hb_wall INTEGER, hb_mono INTEGER, hb_boot TEXT, hb_synced INTEGER,
+    uptime INTEGER, queue INTEGER, oldest INTEGER, temp REAL, disk INTEGER, applied_version INTEGER NOT NULL DEFAULT 0,
+    report_version INTEGER, report_status TEXT, report_reason TEXT, report_at INTEGER);
+CREATE TABLE desired_configs (device TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    set_at INTEGER NOT NULL);
+CREATE TABLE rejection_counts (reason TEXT NOT NULL, device TEXT NOT NULL, count INTEGER NOT NULL,
+    last_at INTEGER NOT NULL, PRIMARY KEY (reason, device));
+CREATE TABLE rejection_log (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, reason TEXT NOT NULL, device TEXT,
+    detail TEXT NOT NULL);
+"""
+
+
 def test_a_database_from_before_store_ids_keeps_its_votes_as_the_legacy_series(tmp_path: Path) -> None:
-    from sqlite_utils import Database
-    from sqlite_utils.migrations import Migrations
-
-    from fleet.schema import _initial
-
     path = tmp_path / "old.db"
-    old = Migrations("hymy-fleet")  # the schema as the previous release left it
-    old(name="0001_initial")(_initial)
-    db = Database(path)
-    old.apply(db)
+    db = sqlite3.connect(path)
+    db.executescript(BEFORE_STORE_IDS)
     db.execute(
         "INSERT INTO votes (device, seq, question, scale, answer, lang, wall, mono, boot, synced, cfg, misuse,"
         " received, best, time_status) VALUES ('term-a', 1, 'thl-nps', 'nps11', 9, 'fi', ?, 1000, 'boot-1', 1, 1, 0,"
         " ?, ?, 'synced')",
         (NOON + 1000, RECEIVED, NOON + 1000),
     )
-    db.conn.commit()
+    db.commit()
     db.close()
-    with SqliteFleetStore(path) as store:
+    with SqlFleetStore(path) as store:
         assert [(v.store, v.seq) for v in store.stored_votes("term-a")] == [("", 1)]
         # An old terminal resending it (no store id) finds it: a duplicate, acked, not a conflict.
         stored = store.add_vote_batches([make_batch("term-a", [1, 2])], RECEIVED)
@@ -376,3 +513,36 @@ def test_a_database_from_before_store_ids_keeps_its_votes_as_the_legacy_series(t
         fresh = replace(make_batch("term-a", [1]), store="0123456789abcdef")
         assert store.add_vote_batches([fresh], RECEIVED).new == 1  # a new series beside it
         assert store.vote_count("term-a") == 3
+        store.record_heartbeat(Heartbeat("term-a", NOON, 5000, "boot-1", True, 5, 0, None, 1, "1.0", refused=2), 0)
+        status = store.terminal("term-a")
+        assert status is not None and status.refused == 2
+
+
+def waiting_advisory_locks(url: str) -> int:
+    engine = sa.create_engine(database_url(url))
+    try:
+        with engine.connect() as conn:
+            query = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return int(conn.exec_driver_sql(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_writers_of_one_terminal_wait_for_each_other_on_postgresql(postgres_url: str) -> None:
+    """Two ingest workers: one terminal's writes serialise (its state is read, then written); others pass."""
+    empty_tables(postgres_url)
+    first, second, third = (SqlFleetStore(postgres_url) for _ in range(3))  # three workers
+    try:
+        with first.transaction():
+            first.record_state(state(1, True), RECEIVED)
+            waiter = threading.Thread(target=second.record_state, args=(state(2, True), RECEIVED))
+            waiter.start()
+            wait_until(lambda: waiting_advisory_locks(postgres_url) == 1, what="the second writer waiting")
+            assert third.record_state(state(1, True, device="term-b"), RECEIVED)  # another terminal: no wait
+            assert waiter.is_alive()
+        waiter.join()
+        status = first.terminal("term-a")
+        assert status is not None and status.conn == 2
+    finally:
+        for store in (first, second, third):
+            store.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from fleet.db.store import SqlFleetStore
 from fleet.records import CORRECTED, SYNCED, UNCERTAIN
-from fleet.sqlite_store import SqliteFleetStore
 from protocol import Heartbeat, Vote, VoteBatch
 
 from .conftest import NOON, make_batch, make_vote
@@ -22,7 +22,7 @@ def unsynced(seq: int, boot: str = "boot-1") -> Vote:
     return make_vote(seq, wall=BOGUS + seq * 1000, mono=seq * 1000, synced=False, boot=boot)
 
 
-def times(store: SqliteFleetStore, device: str = "term-a") -> dict[int, tuple[int, str]]:
+def times(store: SqlFleetStore, device: str = "term-a") -> dict[int, tuple[int, str]]:
     return {v.seq: (v.best, v.time_status) for v in store.stored_votes(device)}
 
 
@@ -30,12 +30,12 @@ def synced_heartbeat(mono: int, offset: int = OFFSET, boot: str = "boot-1") -> H
     return Heartbeat("term-a", mono + offset, mono, boot, True, mono // 1000, 0, None, 1, "1.0")
 
 
-def test_synchronised_votes_keep_their_wall_time(fleet_db: SqliteFleetStore) -> None:
+def test_synchronised_votes_keep_their_wall_time(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([make_batch("term-a", [1, 2])], RECEIVED)
     assert times(fleet_db) == {1: (NOON + 1000, SYNCED), 2: (NOON + 2000, SYNCED)}
 
 
-def test_unsynchronised_votes_without_a_synchronised_point_are_uncertain(fleet_db: SqliteFleetStore) -> None:
+def test_unsynchronised_votes_without_a_synchronised_point_are_uncertain(fleet_db: SqlFleetStore) -> None:
     batch = make_batch("term-a", [1, 2], synced=False, wall=BOGUS)
     fleet_db.add_vote_batches([batch], RECEIVED)
     assert times(fleet_db) == {1: (BOGUS, UNCERTAIN), 2: (BOGUS, UNCERTAIN)}
@@ -44,7 +44,7 @@ def test_unsynchronised_votes_without_a_synchronised_point_are_uncertain(fleet_d
 
 
 def test_unsynchronised_votes_are_corrected_from_a_synchronised_vote_of_the_same_boot(
-    fleet_db: SqliteFleetStore,
+    fleet_db: SqlFleetStore,
 ) -> None:
     votes = (unsynced(1), unsynced(2), make_vote(10, wall=OFFSET + 10_000, mono=10_000))
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, votes)], RECEIVED)
@@ -55,7 +55,7 @@ def test_unsynchronised_votes_are_corrected_from_a_synchronised_vote_of_the_same
     }
 
 
-def test_correction_applies_retroactively_when_the_synchronised_point_comes_later(fleet_db: SqliteFleetStore) -> None:
+def test_correction_applies_retroactively_when_the_synchronised_point_comes_later(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1), unsynced(2)))], RECEIVED)
     assert {s for _, s in times(fleet_db).values()} == {UNCERTAIN}
     fleet_db.record_heartbeat(synced_heartbeat(60_000), RECEIVED)
@@ -65,27 +65,27 @@ def test_correction_applies_retroactively_when_the_synchronised_point_comes_late
     assert times(fleet_db)[3] == (OFFSET + 3000, CORRECTED)
 
 
-def test_a_later_synchronised_vote_batch_also_corrects_earlier_votes(fleet_db: SqliteFleetStore) -> None:
+def test_a_later_synchronised_vote_batch_also_corrects_earlier_votes(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1),))], RECEIVED)
     fleet_db.add_vote_batches([make_batch("term-a", [5], batch=2, wall=OFFSET + 5000, mono=5000)], RECEIVED)
     assert times(fleet_db)[1] == (OFFSET + 1000, CORRECTED)
 
 
-def test_a_synchronised_point_of_another_boot_or_terminal_corrects_nothing(fleet_db: SqliteFleetStore) -> None:
+def test_a_synchronised_point_of_another_boot_or_terminal_corrects_nothing(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1, boot="boot-2"),))], RECEIVED)
     fleet_db.record_heartbeat(synced_heartbeat(60_000, boot="boot-1"), RECEIVED)
     fleet_db.add_vote_batches([make_batch("term-b", [1], boot="boot-2")], RECEIVED)
     assert times(fleet_db) == {1: (BOGUS + 1000, UNCERTAIN)}
 
 
-def test_an_unsynchronised_heartbeat_is_no_synchronised_point(fleet_db: SqliteFleetStore) -> None:
+def test_an_unsynchronised_heartbeat_is_no_synchronised_point(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1),))], RECEIVED)
     hb = Heartbeat("term-a", BOGUS + 60_000, 60_000, "boot-1", False, 60, 1, 59, 1, "1.0")
     fleet_db.record_heartbeat(hb, RECEIVED)
     assert times(fleet_db)[1] == (BOGUS + 1000, UNCERTAIN)
 
 
-def test_the_latest_synchronised_point_of_the_boot_wins(fleet_db: SqliteFleetStore) -> None:
+def test_the_latest_synchronised_point_of_the_boot_wins(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1),))], RECEIVED)
     fleet_db.record_heartbeat(synced_heartbeat(60_000, offset=OFFSET), RECEIVED)
     # NTP stepped the clock by a minute: the later point's offset is the better one.
@@ -98,7 +98,7 @@ def test_the_latest_synchronised_point_of_the_boot_wins(fleet_db: SqliteFleetSto
     assert times(fleet_db)[2] == (OFFSET + 60_000 + 2000, CORRECTED)
 
 
-def test_corrected_votes_count_on_their_corrected_day(fleet_db: SqliteFleetStore) -> None:
+def test_corrected_votes_count_on_their_corrected_day(fleet_db: SqlFleetStore) -> None:
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1), unsynced(2)))], RECEIVED)
     assert {d.day for d in fleet_db.daily_counts()} == {date(2000, 1, 1)}
     fleet_db.record_heartbeat(synced_heartbeat(60_000), RECEIVED)
@@ -106,7 +106,7 @@ def test_corrected_votes_count_on_their_corrected_day(fleet_db: SqliteFleetStore
     assert (day.day, sum(day.counts), day.uncertain) == (date(2025, 3, 1), 2, 0)
 
 
-def test_a_synchronised_batch_spanning_two_boots_anchors_each_boot(fleet_db: SqliteFleetStore) -> None:
+def test_a_synchronised_batch_spanning_two_boots_anchors_each_boot(fleet_db: SqlFleetStore) -> None:
     # boot-1 ended with unsynchronised presses; its later synchronised ones arrive in a batch that
     # also holds boot-2's (larger mono) votes. Each boot must get its own anchor.
     fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1), unsynced(2)))], RECEIVED)

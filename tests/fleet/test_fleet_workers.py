@@ -24,7 +24,7 @@ from device.store import VoteStore
 from device.sync import SyncAgent
 from fleet.ingest import Ingest
 from fleet.mqtt import filters
-from fleet.sqlite_store import SqliteFleetStore
+from fleet.store import open_store
 from protocol import encode
 from protocol.topics import device_topic
 from tests.presses import assert_exactly_once
@@ -45,7 +45,7 @@ def test_a_share_group_subscribes_to_every_kind_through_the_group() -> None:
 def test_two_workers_in_one_group_split_the_terminals_messages(
     mosquitto: Any, tmp_path: Path, mqtt_probe: Callable[..., Any]
 ) -> None:
-    store = SqliteFleetStore(tmp_path / "fleet.db")
+    store = open_store(str(tmp_path / "fleet.db"))
     workers = [
         Ingest(
             store,
@@ -109,7 +109,7 @@ def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
     mosquitto: Any, tmp_path: Path, workers: _Workers
 ) -> None:
     db = tmp_path / "fleet.db"
-    SqliteFleetStore(db).close()  # migrated once, before two processes open it
+    open_store(str(db)).close()  # migrated once, before two processes open it
     broker = f"{mosquitto.host}:{mosquitto.port}"
     procs = [
         workers.start(
@@ -150,7 +150,7 @@ def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
             a.stop()
         for s in stores:
             s.close()
-    with SqliteFleetStore(db) as fleet:
+    with open_store(str(db)) as fleet:
         assert fleet.vote_count() == 900
         assert_exactly_once(fleet, [(f"term-{i}", [tmp_path / f"t{i}.db"]) for i in range(3)])
 

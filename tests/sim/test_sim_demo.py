@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.sqlite_store import SqliteFleetStore
+from fleet.db.store import SqlFleetStore
 from sim.brokers import free_port
 from sim.demo import device_ids, place_terminals
 from sim.patients import DEMO_UNITS
@@ -104,7 +104,7 @@ def test_a_signal_stops_the_demo_cleanly_and_quickly(tmp_path: Path, sig: signal
 
 
 def test_terminals_are_spread_over_units_each_with_its_configuration(tmp_path: Path) -> None:
-    with SqliteFleetStore(tmp_path / "fleet.db") as store:
+    with SqlFleetStore(tmp_path / "fleet.db") as store:
         placed = place_terminals(store, device_ids(6), DEMO_UNITS)
         assert sorted(placed.values()) == sorted([u.unit for u in DEMO_UNITS] * 2)
         for device, unit in placed.items():

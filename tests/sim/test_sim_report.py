@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fleet.db.store import SqlFleetStore
 from fleet.records import SYNCED, StoredVote
-from fleet.sqlite_store import SqliteFleetStore
 from protocol import Vote, VoteBatch
 from sim.report import Press, Reconciled, Report, Truth, delay_summary, percentile, reconcile, unit_scores
 
@@ -117,7 +117,7 @@ def test_a_truth_keeps_the_same_seq_of_two_stores_and_refuses_one_store_reusing_
 
 
 def test_unit_scores_pressed_equal_fleet_from_a_real_store(tmp_path: Path) -> None:
-    store = SqliteFleetStore(tmp_path / "fleet.db")
+    store = SqlFleetStore(tmp_path / "fleet.db")
     truth = Truth()
     answers = [10, 9, 9, 3, 7, 0, 10]
     for seq, a in enumerate(answers, start=1):

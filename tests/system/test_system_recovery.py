@@ -16,9 +16,9 @@ import pytest
 from device.clock import SystemClock
 from device.store import VoteStore
 from device.sync import SyncAgent
+from fleet.db.store import SqlFleetStore
 from fleet.errors import StoreError
 from fleet.ingest import Ingest
-from fleet.sqlite_store import SqliteFleetStore
 from protocol import VoteBatch
 from tests.presses import assert_exactly_once, lost_and_duplicated, pressed, stored
 from tests.waiting import wait_until
@@ -29,7 +29,7 @@ DEVICE = "kiosk-001"
 class _Fleet:
     """A running ingest on its own database, stopped at teardown."""
 
-    def __init__(self, store: SqliteFleetStore, mosquitto: Any) -> None:
+    def __init__(self, store: SqlFleetStore, mosquitto: Any) -> None:
         self.store = store
         self.ingest = Ingest(store, mosquitto.host, mosquitto.port, instance="test-fleet")
         self.ingest.start()
@@ -42,7 +42,7 @@ class _Fleet:
 
 @pytest.fixture
 def fleet(mosquitto: Any, tmp_path: Path) -> Iterator[_Fleet]:
-    running = _Fleet(SqliteFleetStore(tmp_path / "fleet.db"), mosquitto)
+    running = _Fleet(SqlFleetStore(tmp_path / "fleet.db"), mosquitto)
     yield running
     running.stop()
 
@@ -117,7 +117,7 @@ def test_votes_the_fleet_refuses_are_set_aside_reported_and_the_rest_delivered(
     store.close()
 
 
-class _OneBatchNeverStored(SqliteFleetStore):
+class _OneBatchNeverStored(SqlFleetStore):
     """A fleet store that can never take the batch holding seq 5 (and so never answers it)."""
 
     def add_vote_batches(self, batches: Any, received_ms: int) -> Any:
@@ -144,7 +144,7 @@ def test_a_fleet_that_never_answers_one_batch_still_receives_every_later_vote(mo
         fleet.stop()
 
 
-class _ForgetfulFleetStore(SqliteFleetStore):
+class _ForgetfulFleetStore(SqlFleetStore):
     """Idempotency broken on purpose: every batch is filed under a store id of its own."""
 
     def add_vote_batches(self, batches: Any, received_ms: int) -> Any:

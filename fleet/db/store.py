@@ -1,0 +1,678 @@
+"""The fleet store on SQLAlchemy Core: one implementation of FleetStore for SQLite and PostgreSQL.
+
+Votes are stored idempotently on (device, store, seq). Time correction (DESIGN guarantee 4) keeps one
+anchor per (device, boot): the latest synchronised point (a synced vote or heartbeat) of that boot. An
+unsynced vote's best time is ``mono + (anchor.wall - anchor.mono)``; when an anchor first appears or
+moves, the boot's unsynced votes already stored are corrected in the same transaction, so the order
+in which votes and synchronised points arrive does not matter.
+
+Every query is written once as a Core construct; only INSERT … ON CONFLICT comes from the dialect's
+module (``engine.upsert``), and SQLite writers begin IMMEDIATE (``engine``). Each store holds one
+connection, shared by threads under a lock, as every call is short.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect, RootTransaction
+from sqlalchemy.exc import SQLAlchemyError
+
+from protocol import Config, ConfigReport, Heartbeat, ProtocolError, TerminalState, VoteBatch, validate_config_doc
+from protocol import encode as encode_message
+from protocol.codec import ID_RE
+from protocol.messages import seq_ranges
+from protocol.scales import SCALES
+from protocol.topics import check_device_id
+
+from ..errors import ConfigError, StoreError
+from ..records import CORRECTED, SYNCED, UNCERTAIN, DailyCounts, Rejection, StoredVote, StoredVotes, TerminalStatus
+from ..store import DEFAULT_TZ
+from .engine import BEGIN_KEY, BEGIN_WRITE, create_fleet_engine, database_url, is_sqlite, upsert
+from .migrate import migrate
+from .prepared import Prepared
+from .tables import clock_anchors, desired_configs, rejection_counts, rejection_log, terminals, votes
+
+#: Already-corrected votes are rewritten only when their boot's offset moves by more than this:
+#: smaller moves are clock jitter between points, and rewriting a long offline backlog on every
+#: batch would cost more than the precision is worth.
+CORRECTION_TOLERANCE_MS = 1000
+#: Rejections kept in the log of recent ones (the counters are kept for ever).
+REJECTION_LOG_SIZE = 1000
+#: Aggregation groups by quarter hours in SQL, then by local day in Python: every time zone's
+#: UTC offset is a multiple of 15 minutes, so a quarter hour never straddles local midnight.
+_BUCKET_MS = 15 * 60 * 1000
+
+#: The order of the tuples the hot path builds (a Vote's first eleven fields, then the rest).
+_VOTE_ROW = (
+    "device store seq question scale answer lang wall mono boot synced unit cfg flags misuse role reason received"
+    " best time_status"
+).split()
+_MONO = operator.itemgetter(6)  # Vote.mono
+_C = votes.c
+_STORED_VOTE_COLUMNS = (
+    _C.device,
+    _C.store,
+    _C.seq,
+    _C.question,
+    _C.scale,
+    _C.answer,
+    _C.lang,
+    _C.wall,
+    _C.mono,
+    _C.boot,
+    _C.synced,
+    _C.unit,
+    _C.cfg,
+    _C.flags,
+    _C.role,
+    _C.reason,
+    _C.received,
+    _C.best,
+    _C.time_status,
+)
+_T, _D = terminals.c, desired_configs.c
+_TERMINAL_QUERY = (
+    sa.select(
+        _T.device,
+        _T.unit,
+        _T.online,
+        _T.conn,
+        _T.fw,
+        _T.last_seen,
+        _T.uptime,
+        _T.queue,
+        _T.oldest,
+        _T.temp,
+        _T.disk,
+        _T.applied_version,
+        _T.report_status,
+        _T.report_reason,
+        _D.version,
+        _T.refused,
+    )
+    .select_from(terminals.outerjoin(desired_configs, _D.device == _T.device))
+    .order_by(_T.device)
+)
+# The statements of the hot path (one batch: an anchor read and upsert) are built once: building a
+# Core statement and its cache key costs more than SQLite takes to run it.
+_A = clock_anchors.c
+_ANCHOR = sa.select(_A.wall, _A.mono, _A.applied_offset).where(
+    _A.device == sa.bindparam("k_device"), _A.boot == sa.bindparam("k_boot")
+)
+_CORRECT = (
+    sa.update(votes)
+    .where(_C.device == sa.bindparam("k_device"), _C.boot == sa.bindparam("k_boot"), _C.synced == sa.false())
+    .values(best=_C.mono + sa.bindparam("k_offset", type_=sa.BigInteger), time_status=CORRECTED)
+)  # synced = false() as a literal, so the partial index votes_unsynced serves it
+#: PostgreSQL advisory lock of one terminal's writes: (class, hash of the device id). Two-key locks
+#: never meet the migration's one-key lock; two devices sharing a hash merely wait for each other.
+DEVICE_LOCK_CLASS = 0x68796D79  # "hymy"
+_DEVICE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(DEVICE_LOCK_CLASS, sa.func.hashtext(sa.bindparam("k_device"))))
+#: Errors of the database layer, surfaced to callers as StoreError (the drivers' own come from the
+#: prepared statements of the hot path, and from the pool's connect listener).
+_DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
+
+
+class SqlFleetStore:
+    """FleetStore on SQLite or PostgreSQL; safe to share between threads (calls are serialised)."""
+
+    def __init__(self, target: str | Path, *, synchronous: str = "FULL") -> None:
+        url = database_url(target)
+        self.url = url.render_as_string(hide_password=True)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._engine = create_fleet_engine(url, synchronous)
+        try:
+            migrate(self._engine)
+            self._conn = self._engine.connect()
+            self._prepare(self._engine.dialect)
+        except _DB_ERRORS as exc:
+            self._engine.dispose()
+            raise StoreError(f"fleet database {self.url} is unusable: {exc}") from exc
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    def _prepare(self, dialect: Dialect) -> None:
+        """Compile the hot path's statements for this engine (see prepared.py)."""
+        insert = upsert(self._conn, votes).values({n: sa.bindparam(n) for n in _VOTE_ROW}).on_conflict_do_nothing()
+        self._insert_vote = Prepared(insert, dialect)
+        if list(self._insert_vote.names) != _VOTE_ROW:  # the hot path builds its tuples in this order
+            raise StoreError(f"vote insert compiled with parameters {self._insert_vote.names}, not {_VOTE_ROW}")
+        anchor = upsert(self._conn, clock_anchors).values(
+            device=sa.bindparam("k_device"),
+            boot=sa.bindparam("k_boot"),
+            wall=sa.bindparam("k_wall"),
+            mono=sa.bindparam("k_mono"),
+            applied_offset=sa.bindparam("k_applied"),
+        )
+        ex = anchor.excluded
+        self._set_anchor = Prepared(
+            anchor.on_conflict_do_update(
+                index_elements=[_A.device, _A.boot],
+                set_={"wall": ex.wall, "mono": ex.mono, "applied_offset": ex.applied_offset},
+            ),
+            dialect,
+        )
+        self._get_anchor = Prepared(_ANCHOR, dialect)
+        self._correct = Prepared(_CORRECT, dialect)
+        self._device_lock = None if is_sqlite(self._conn) else Prepared(_DEVICE_LOCK, dialect)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the calls inside into one atomic commit; nested use joins the outer one."""
+        with self._write():
+            yield
+
+    @contextmanager
+    def _write(self, *devices: str) -> Iterator[Connection]:
+        """A write transaction (or the enclosing one) holding the lock of each of ``devices``.
+
+        Several ingest workers may write at once. On SQLite, BEGIN IMMEDIATE serialises every writer;
+        on PostgreSQL, writers of the same terminal serialise on a transaction-scoped advisory lock
+        per device (taken in sorted order), as its anchors and state are read, then written.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    self._lock_devices(self._conn, devices)
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
+            conn = self._conn
+            tx = self._begin(conn, write=True)
+            self._depth = 1
+            try:
+                self._lock_devices(conn, devices)
+                yield conn
+                tx.commit()
+            except BaseException as exc:
+                if tx.is_active:
+                    tx.rollback()
+                if isinstance(exc, _DB_ERRORS):
+                    raise StoreError(f"fleet database {self.url}: {exc}") from exc
+                raise
+            finally:
+                self._depth = 0
+
+    def _lock_devices(self, conn: Connection, devices: tuple[str, ...]) -> None:
+        if self._device_lock is not None:
+            for device in sorted(set(devices)):
+                self._device_lock.execute(conn, {"k_device": device}).fetchall()
+
+    def _begin(self, conn: Connection, write: bool) -> RootTransaction:
+        """Begin a transaction; if the database refuses (locked, gone), leave the connection reusable."""
+        try:
+            if write and is_sqlite(conn):
+                conn.info[BEGIN_KEY] = BEGIN_WRITE
+            return conn.begin()
+        except _DB_ERRORS as exc:
+            if not conn.closed:
+                conn.info.pop(BEGIN_KEY, None)
+                try:
+                    conn.rollback()  # forget the half-begun transaction, so the next call can begin again
+                except _DB_ERRORS:
+                    pass
+            raise StoreError(f"fleet database {self.url}: cannot begin: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._lock:
+            if self._depth:
+                try:
+                    yield self._conn
+                except _DB_ERRORS as exc:
+                    raise StoreError(f"fleet database {self.url}: {exc}") from exc
+                return
+            tx = self._begin(self._conn, write=False)
+            try:
+                yield self._conn
+                tx.commit()  # ends the snapshot at once (WAL checkpoints, no idle transaction)
+            except BaseException as exc:
+                if tx.is_active:
+                    tx.rollback()
+                if isinstance(exc, _DB_ERRORS):
+                    raise StoreError(f"fleet database {self.url}: {exc}") from exc
+                raise
+
+    def close(self) -> None:
+        """Release the database; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+            self._engine.dispose()
+
+    def __enter__(self) -> SqlFleetStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- votes and time correction -------------------------------------------------------------
+
+    def add_vote_batches(self, batches: Sequence[VoteBatch], received_ms: int) -> StoredVotes:
+        """Store every vote once (first copy wins) in one transaction and commit before returning.
+
+        A vote's identity is (device, store, seq); a batch without a store id is the legacy series "".
+        """
+        if not batches:
+            return StoredVotes([], 0, 0, [], [])
+        rows: list[tuple[Any, ...]] = []
+        unsynced: list[int] = []  # indexes into rows, completed once anchors are known
+        points: dict[tuple[str, str], tuple[int, int]] = {}  # latest synced (wall, mono) per boot
+        total = 0
+        # The hot loop: one tuple per vote, in the order given, so each terminal's votes stay together.
+        for batch in batches:
+            device = batch.device
+            store = batch.store or ""
+            votes_ = batch.votes
+            total += len(votes_)
+            if all(v[8] and not v[11] for v in votes_):
+                # The usual batch (synchronised, unflagged): build rows with C-level tuple slicing.
+                rows.extend(
+                    [(device, store, *v[:11], None, False, v[12], v[13], received_ms, v[5], SYNCED) for v in votes_]
+                )
+                if len({v[7] for v in votes_}) == 1:  # Vote.boot
+                    latest = max(votes_, key=_MONO)
+                    self._note_point(points, device, latest.boot, latest.wall, latest.mono)
+                else:  # a batch spanning reboots: every boot in it gets its own anchor
+                    for v in votes_:
+                        self._note_point(points, device, v.boot, v.wall, v.mono)
+                continue
+            for v in votes_:
+                flags = v.flags
+                if flags:
+                    flag_text: str | None = ",".join(sorted(flags))
+                    misuse = "misuse" in flags
+                else:
+                    flag_text, misuse = None, False
+                if v.synced:
+                    self._note_point(points, device, v.boot, v.wall, v.mono)
+                    status = SYNCED
+                else:
+                    unsynced.append(len(rows))
+                    status = UNCERTAIN  # until an anchor of its boot is known, below
+                rows.append((device, store, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
+        with self._write(*(b.device for b in batches)) as conn:
+            offsets: dict[tuple[str, str], int | None] = {}
+            for key, point in points.items():
+                offsets[key] = self._advance_anchor(conn, key[0], key[1], point)
+            for i in unsynced:
+                row = rows[i]
+                key = (row[0], row[9])  # (device, boot)
+                if key not in offsets:
+                    offsets[key] = self._advance_anchor(conn, key[0], key[1], None)
+                offset = offsets[key]
+                if offset is not None:
+                    rows[i] = row[:18] + (row[8] + offset, CORRECTED)  # best = mono + offset
+            new = self._insert_vote.executemany(conn, rows) if rows else 0
+            # Some were stored already: usually replays, but a terminal that reuses seqs of its
+            # series (a copied database, a broken terminal) sends new presses under taken identities.
+            # Those must not be acked (the terminal would drop them): they are refused instead.
+            conflicts = self._conflicts(conn, batches) if new < total else set()
+        ranges = []
+        refused = []
+        for b in batches:
+            store = b.store or ""
+            if conflicts:
+                taken = [v.seq for v in b.votes if (b.device, store, v.seq) in conflicts]
+                ranges.append(seq_ranges(v.seq for v in b.votes if (b.device, store, v.seq) not in conflicts))
+                refused.append(seq_ranges(taken))
+            else:
+                ranges.append(seq_ranges(v.seq for v in b.votes))
+                refused.append(())
+        return StoredVotes(ranges, new, total - new - len(conflicts), sorted(conflicts), refused)
+
+    @staticmethod
+    def _conflicts(conn: Connection, batches: Sequence[VoteBatch]) -> set[tuple[str, str, int]]:
+        """(device, store, seq) of given votes whose stored copy is a different press.
+
+        "The same press" (SPEC 7.4) means the same question, scale, answer, wall, mono and boot; the
+        other fields may legitimately differ between copies (a resend is flagged historical).
+        """
+        found: set[tuple[str, str, int]] = set()
+        for batch in batches:
+            store = batch.store or ""
+            query = sa.select(_C.seq, _C.question, _C.scale, _C.answer, _C.wall, _C.mono, _C.boot).where(
+                _C.device == batch.device, _C.store == store, _C.seq.in_([v.seq for v in batch.votes])
+            )
+            stored = {r[0]: tuple(r[1:]) for r in conn.execute(query)}
+            for v in batch.votes:
+                if stored.get(v.seq) != (v.question, v.scale, v.answer, v.wall, v.mono, v.boot):
+                    found.add((batch.device, store, v.seq))
+        return found
+
+    @staticmethod
+    def _note_point(
+        points: dict[tuple[str, str], tuple[int, int]], device: str, boot: str, wall: int, mono: int
+    ) -> None:
+        """Remember the latest synchronised point of a boot seen in this call."""
+        key = (device, boot)
+        point = points.get(key)
+        if point is None or mono > point[1]:
+            points[key] = (wall, mono)
+
+    def _advance_anchor(self, conn: Connection, device: str, boot: str, point: tuple[int, int] | None) -> int | None:
+        """Move the boot's anchor to ``point`` if later, re-correct its stored votes; return the offset."""
+        key = {"k_device": device, "k_boot": boot}
+        row = self._get_anchor.execute(conn, key).fetchone()
+        if point is None or (row is not None and point[1] <= row[1]):
+            return None if row is None else int(row[0] - row[1])
+        offset = point[0] - point[1]
+        applied = None if row is None else row[2]
+        if applied is None or abs(offset - applied) > CORRECTION_TOLERANCE_MS:
+            self._correct.execute(conn, {**key, "k_offset": offset})
+            applied = offset
+        self._set_anchor.execute(conn, {**key, "k_wall": point[0], "k_mono": point[1], "k_applied": applied})
+        return offset
+
+    def vote_count(self, device: str | None = None, include_misuse: bool = True) -> int:
+        """How many votes are stored (of one terminal, or all)."""
+        query = sa.select(sa.func.count()).select_from(votes)
+        if not include_misuse:
+            query = query.where(_C.misuse == sa.false())
+        if device is not None:
+            query = query.where(_C.device == device)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def stored_votes(self, device: str) -> list[StoredVote]:
+        """Every stored vote of one terminal: each store's series in seq order, first-received series first."""
+        series_start = sa.func.min(_C.received).over(partition_by=_C.store)
+        query = sa.select(*_STORED_VOTE_COLUMNS).where(_C.device == device).order_by(series_start, _C.store, _C.seq)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredVote(
+                device=r[0],
+                seq=r[2],
+                question=r[3],
+                scale=r[4],
+                answer=r[5],
+                lang=r[6],
+                wall=r[7],
+                mono=r[8],
+                boot=r[9],
+                synced=bool(r[10]),
+                unit=r[11],
+                cfg=r[12],
+                flags=frozenset(r[13].split(",")) if r[13] else frozenset(),
+                role=r[14],
+                reason=r[15],
+                received=r[16],
+                best=r[17],
+                time_status=r[18],
+                store=r[1],
+            )
+            for r in rows
+        ]
+
+    def daily_counts(
+        self,
+        tz: str = DEFAULT_TZ,
+        include_misuse: bool = False,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        unit: str | None = None,
+    ) -> list[DailyCounts]:
+        """Answer counts per unit, question, scale and local day of each vote's best time; ``unit`` keeps one."""
+        zone = ZoneInfo(tz)
+        unit_of = sa.func.coalesce(_C.unit, _T.unit)
+        # A literal divisor: the grouped expression must be the selected one on PostgreSQL, bind for bind.
+        bucket = _C.best // sa.literal_column(str(_BUCKET_MS), sa.BigInteger)
+        uncertain_count = sa.func.sum(sa.case((_C.time_status == UNCERTAIN, 1), else_=0))
+        query = (
+            sa.select(unit_of, _C.question, _C.scale, bucket, _C.answer, sa.func.count(), uncertain_count)
+            .select_from(votes.outerjoin(terminals, _T.device == _C.device))
+            .where(_C.best >= (since_ms or 0), _C.best < (2**63 - 1 if until_ms is None else until_ms))
+            .group_by(unit_of, _C.question, _C.scale, bucket, _C.answer)
+        )
+        if not include_misuse:
+            query = query.where(_C.misuse == sa.false())
+        if unit is not None:
+            # A unit's terminals are few: filtering before the grouping leaves far fewer rows to sort.
+            query = query.where(unit_of == unit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        days: dict[int, date] = {}
+        groups: dict[tuple[str | None, str, str, date], tuple[list[int], list[int]]] = {}
+        for unit_, question, scale, bucket_, answer, count, uncertain in rows:
+            sc = SCALES.get(scale)
+            if sc is None or not 0 <= answer < sc.size:  # cannot happen: the codec checked both
+                continue
+            day = days.get(bucket_)
+            if day is None:
+                day = days[bucket_] = datetime.fromtimestamp(bucket_ * _BUCKET_MS / 1000, zone).date()
+            key = (unit_, question, scale, day)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ([0] * sc.size, [0])
+            group[0][answer] += count
+            group[1][0] += int(uncertain)
+        return [
+            DailyCounts(unit_, question, scale, day, tuple(counts), uncertain[0])
+            for (unit_, question, scale, day), (counts, uncertain) in sorted(
+                groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1], kv[0][2], kv[0][3])
+            )
+        ]
+
+    # -- terminals -----------------------------------------------------------------------------
+
+    def record_state(self, state: TerminalState, received_ms: int) -> bool:
+        """Record a birth or will unless stale by its conn counter; True if it is current."""
+        with self._write(state.device) as db:
+            row = db.execute(sa.select(_T.conn, _T.online).where(_T.device == state.device)).first()
+            if row is not None and row[1] is not None:
+                conn, online = row
+                # SPEC 8: a birth is always applied, even with a lower counter (a wiped terminal
+                # starts again at 1), except the birth of the very connection whose will has been
+                # applied already. A will is applied unless an online state of a newer connection is.
+                if state.online:
+                    if state.conn == conn and not online:
+                        return False
+                    if state.conn < conn:  # a new store: it has applied nothing we pushed before
+                        db.execute(sa.update(terminals).where(_T.device == state.device).values(applied_version=0))
+                elif state.conn < conn:
+                    return False
+            stmt = upsert(db, terminals).values(
+                device=state.device,
+                online=state.online,
+                conn=state.conn,
+                state_wall=state.wall,
+                fw=state.fw,
+                last_seen=received_ms,
+            )
+            ex = stmt.excluded
+            db.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[_T.device],
+                    set_={
+                        "online": ex.online,
+                        "conn": ex.conn,
+                        "state_wall": ex.state_wall,
+                        "fw": sa.func.coalesce(ex.fw, _T.fw),
+                        "last_seen": ex.last_seen,
+                    },
+                )
+            )
+            return True
+
+    def record_heartbeat(self, heartbeat: Heartbeat, received_ms: int) -> None:
+        """Keep the latest health figures; a synchronised heartbeat also corrects that boot's times."""
+        hb = heartbeat
+        figures = {
+            "last_seen": received_ms,
+            "hb_wall": hb.wall,
+            "hb_mono": hb.mono,
+            "hb_boot": hb.boot,
+            "hb_synced": hb.synced,
+            "uptime": hb.uptime,
+            "queue": hb.queue,
+            "oldest": hb.oldest,
+            "temp": hb.temp,
+            "disk": hb.disk,
+            "fw": hb.fw,
+            "applied_version": hb.cfg,
+            "refused": hb.refused,
+        }
+        with self._write(hb.device) as conn:
+            stmt = upsert(conn, terminals).values(device=hb.device, **figures)
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=[_T.device], set_={k: stmt.excluded[k] for k in figures})
+            )
+            if hb.synced:
+                self._advance_anchor(conn, hb.device, hb.boot, (hb.wall, hb.mono))
+
+    def record_config_report(self, report: ConfigReport, received_ms: int) -> None:
+        """Record which configuration version the terminal applied or rejected, and why."""
+        applied = report.version if report.status == "applied" else None
+        with self._write() as conn:
+            stmt = upsert(conn, terminals).values(
+                device=report.device,
+                report_version=report.version,
+                report_status=report.status,
+                report_reason=report.reason,
+                report_at=received_ms,
+                applied_version=applied or 0,
+            )
+            ex = stmt.excluded
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[_T.device],
+                    set_={
+                        "report_version": ex.report_version,
+                        "report_status": ex.report_status,
+                        "report_reason": ex.report_reason,
+                        "report_at": ex.report_at,
+                        "applied_version": _T.applied_version if applied is None else applied,
+                    },
+                )
+            )
+
+    def assign(self, device: str, unit: str | None) -> None:
+        """Place ``device`` in ``unit`` (None removes it), for votes that carry no unit."""
+        try:
+            check_device_id(device)
+        except ProtocolError as exc:
+            raise ValueError(str(exc)) from exc
+        if unit is not None and not ID_RE.match(unit):
+            raise ValueError(f"bad unit id {unit!r}")
+        with self._write() as conn:
+            stmt = upsert(conn, terminals).values(device=device, unit=unit)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[_T.device], set_={"unit": stmt.excluded.unit}))
+
+    def terminal(self, device: str) -> TerminalStatus | None:
+        """What is known of one terminal, or None if it has never been seen or assigned."""
+        found = self._terminals(_TERMINAL_QUERY.where(_T.device == device))
+        return found[0] if found else None
+
+    def terminals(self) -> list[TerminalStatus]:
+        """Every known terminal, by device id."""
+        return self._terminals(_TERMINAL_QUERY)
+
+    def _terminals(self, query: sa.Select[Any]) -> list[TerminalStatus]:
+        with self._read() as conn:
+            return [TerminalStatus(*r) for r in conn.execute(query)]
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def set_config(self, device: str, version: int, doc: dict[str, Any]) -> Config:
+        """Make ``doc`` the desired configuration of ``device``; raises ConfigError if invalid or older."""
+        config = Config(device, version, doc)
+        try:
+            check_device_id(device)
+            validate_config_doc(doc)
+            if type(version) is not int or version < 1:
+                raise ConfigError(f"version must be a positive integer, got {version!r}")
+            encode_message(config)  # the limits a terminal applies, so we never push what it rejects
+        except ProtocolError as exc:
+            raise ConfigError(exc.detail) from exc  # "configuration: hours.tz must be …": names the field
+        text = json.dumps(doc, ensure_ascii=False, sort_keys=True)
+        with self._write(device) as conn:
+            row = conn.execute(sa.select(_D.version, _D.doc).where(_D.device == device)).first()
+            if row is not None:
+                if version < row[0]:
+                    raise ConfigError(f"{device} already has version {row[0]}; versions only go up")
+                if version == row[0] and row[1] != text:
+                    raise ConfigError(f"{device} version {version} exists with another document; bump the version")
+            stmt = upsert(conn, desired_configs).values(
+                device=device, version=version, doc=text, set_at=int(time.time() * 1000)
+            )
+            ex = stmt.excluded
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[_D.device], set_={"version": ex.version, "doc": ex.doc, "set_at": ex.set_at}
+                )
+            )
+        return config
+
+    def get_config(self, device: str) -> Config | None:
+        """The desired configuration of ``device``, if any."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(_D.version, _D.doc).where(_D.device == device)).first()
+        return None if row is None else Config(device, row[0], json.loads(row[1]))
+
+    def config_to_push(self, device: str) -> Config | None:
+        """The desired configuration if the terminal has not applied it yet, else None."""
+        query = (
+            sa.select(_D.version, _D.doc)
+            .select_from(desired_configs.outerjoin(terminals, _T.device == _D.device))
+            .where(_D.device == device, sa.func.coalesce(_T.applied_version, 0) < _D.version)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Config(device, row[0], json.loads(row[1]))
+
+    # -- rejections ----------------------------------------------------------------------------
+
+    def count_rejection(self, reason: str, device: str | None, detail: str, at_ms: int) -> None:
+        """Count a rejected message by reason and keep it in the bounded log of recent ones."""
+        rc, log = rejection_counts.c, rejection_log.c
+        with self._write() as conn:
+            stmt = upsert(conn, rejection_counts).values(reason=reason, device=device or "", count=1, last_at=at_ms)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[rc.reason, rc.device],
+                    set_={"count": rc["count"] + 1, "last_at": stmt.excluded.last_at},
+                )
+            )
+            result = conn.execute(
+                sa.insert(rejection_log).values(at=at_ms, reason=reason, device=device, detail=detail[:500])
+            )
+            (last,) = result.inserted_primary_key or (None,)
+            if last is not None and last % 100 == 0:  # prune now and then, not every time
+                conn.execute(sa.delete(rejection_log).where(log.id <= last - REJECTION_LOG_SIZE))
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Rejections so far by reason, so operators see bad senders."""
+        rc = rejection_counts.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(rc.reason, sa.func.sum(rc["count"])).group_by(rc.reason)).all()
+        return {reason: int(total) for reason, total in rows}
+
+    def recent_rejections(self, limit: int = 100) -> list[Rejection]:
+        """The newest rejections first, for diagnosis."""
+        log = rejection_log.c
+        query = (
+            sa.select(log.at, log.reason, log.device, log.detail)
+            .order_by(log.id.desc())
+            .limit(min(limit, REJECTION_LOG_SIZE))
+        )
+        with self._read() as conn:
+            return [Rejection(*r) for r in conn.execute(query)]

@@ -1,0 +1,129 @@
+"""The fleet database's tables, defined once for every engine (Alembic revisions are checked against them).
+
+Integers that hold milliseconds or counters are 64-bit (``BIGINT``; plain ``INTEGER`` on SQLite, where
+both are the same 64-bit storage class and only ``INTEGER PRIMARY KEY`` aliases the rowid).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+#: Named constraints, so that a later revision can alter them on every engine (SQLite batch mode).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+#: A 64-bit integer; on SQLite an autoincrementing key of this type must be INTEGER to alias the rowid.
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# A rowid table on SQLite: rows append at the end, and a batch of one terminal's consecutive votes
+# touches a few adjacent pages of the key (measured faster than WITHOUT ROWID).
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("store", sa.Text, nullable=False, server_default=""),  # the terminal's series (SPEC 7.1)
+    sa.Column("seq", BigInt, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("scale", sa.Text, nullable=False),
+    sa.Column("answer", sa.Integer, nullable=False),
+    sa.Column("lang", sa.Text, nullable=False),
+    sa.Column("wall", BigInt, nullable=False),
+    sa.Column("mono", BigInt, nullable=False),
+    sa.Column("boot", sa.Text, nullable=False),
+    sa.Column("synced", sa.Boolean, nullable=False),
+    sa.Column("unit", sa.Text),
+    sa.Column("cfg", BigInt, nullable=False),
+    sa.Column("flags", sa.Text),
+    sa.Column("misuse", sa.Boolean, nullable=False),
+    sa.Column("role", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("received", BigInt, nullable=False),
+    sa.Column("best", BigInt, nullable=False),  # best estimate of the press time (DESIGN guarantee 4)
+    sa.Column("time_status", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("device", "store", "seq"),
+)
+# Only unsynchronised votes are indexed: retroactive correction finds them by boot, and synchronised
+# votes (nearly all) cost no index write. Queries must say ``synced = false()`` literally to use it.
+sa.Index(
+    "votes_unsynced",
+    votes.c.device,
+    votes.c.boot,
+    sqlite_where=votes.c.synced == sa.false(),
+    postgresql_where=votes.c.synced == sa.false(),
+)
+
+#: The latest synchronised point (greatest mono) seen for each boot of each terminal.
+clock_anchors = sa.Table(
+    "clock_anchors",
+    metadata,
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("boot", sa.Text, nullable=False),
+    sa.Column("wall", BigInt, nullable=False),
+    sa.Column("mono", BigInt, nullable=False),
+    sa.Column("applied_offset", BigInt),  # the offset the boot's stored unsynced votes carry
+    sa.PrimaryKeyConstraint("device", "boot"),
+    sqlite_with_rowid=False,
+)
+
+terminals = sa.Table(
+    "terminals",
+    metadata,
+    sa.Column("device", sa.Text, primary_key=True),
+    sa.Column("unit", sa.Text),
+    sa.Column("online", sa.Boolean),
+    sa.Column("conn", BigInt, nullable=False, server_default="0"),
+    sa.Column("state_wall", BigInt),
+    sa.Column("fw", sa.Text),
+    sa.Column("last_seen", BigInt),
+    sa.Column("hb_wall", BigInt),
+    sa.Column("hb_mono", BigInt),
+    sa.Column("hb_boot", sa.Text),
+    sa.Column("hb_synced", sa.Boolean),
+    sa.Column("uptime", BigInt),
+    sa.Column("queue", BigInt),
+    sa.Column("oldest", BigInt),
+    sa.Column("temp", sa.Float),
+    sa.Column("disk", BigInt),
+    sa.Column("applied_version", BigInt, nullable=False, server_default="0"),
+    sa.Column("report_version", BigInt),
+    sa.Column("report_status", sa.Text),
+    sa.Column("report_reason", sa.Text),
+    sa.Column("report_at", BigInt),
+    sa.Column("refused", BigInt),  # votes the terminal set aside as refused, as its heartbeat reports
+)
+
+desired_configs = sa.Table(
+    "desired_configs",
+    metadata,
+    sa.Column("device", sa.Text, primary_key=True),
+    sa.Column("version", BigInt, nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),  # canonical JSON text: equal documents compare equal
+    sa.Column("set_at", BigInt, nullable=False),
+)
+
+rejection_counts = sa.Table(
+    "rejection_counts",
+    metadata,
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("device", sa.Text, nullable=False),  # "" when the sender is unknown
+    sa.Column("count", BigInt, nullable=False),
+    sa.Column("last_at", BigInt, nullable=False),
+    sa.PrimaryKeyConstraint("reason", "device"),
+)
+
+rejection_log = sa.Table(
+    "rejection_log",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("at", BigInt, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("device", sa.Text),
+    sa.Column("detail", sa.Text, nullable=False),
+)
