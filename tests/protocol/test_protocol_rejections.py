@@ -410,10 +410,21 @@ def test_encode_refuses_one_byte_over_the_limit_and_accepts_exactly_it(monkeypat
 # -- a batch with some invalid votes (SPEC 6.2): the good ones are kept, the bad ones refused by seq
 
 
-def test_a_batch_with_an_invalid_vote_keeps_the_others_and_refuses_that_one_by_its_seq() -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda v: v.__setitem__("answer", 11),  # not on nps11: say, a scale newer firmware knows
+        lambda v: v.pop("lang"),
+        lambda v: v.__setitem__("mood", "sunny"),  # a field newer firmware sends
+    ],
+    ids=["answer_off_its_scale", "missing_field", "unknown_field"],
+)
+def test_a_batch_with_an_invalid_vote_keeps_the_others_and_refuses_that_one_by_its_seq(
+    fault: Callable[[dict[str, Any]], Any],
+) -> None:
     raw = batch_wire(3)
     raw["votes"][2]["seq"] = MAX_INT  # the last seq there is still a seq that can be refused or kept
-    raw["votes"][1]["answer"] = 11  # not on nps11: say, a scale newer firmware knows
+    fault(raw["votes"][1])
     with pytest.raises(PartialBatch) as caught:
         decode(VOTES_TOPIC, dumps(raw))
     assert [v.seq for v in caught.value.batch.votes] == [1, MAX_INT]
