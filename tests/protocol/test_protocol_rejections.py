@@ -445,3 +445,4 @@ def test_a_batch_whose_invalid_vote_has_no_seq_of_its_own_is_rejected_whole(bad_
         decode(VOTES_TOPIC, dumps(raw))
     assert type(caught.value) is ProtocolError
     assert caught.value.reason == "invalid"
+    assert caught.value.detail.startswith(("seq must be", "answer must be"))  # the first fault, for the log
