@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from fleet.content import default_config_doc
 from fleet.errors import ConfigError, StoreError
 from fleet.schema import MIGRATIONS
-from fleet.sqlite_store import SqliteFleetStore
+from fleet.sqlite_store import REJECTION_LOG_SIZE, SqliteFleetStore
 from fleet.store import FleetStore
 from protocol import ConfigReport, Heartbeat, TerminalState, VoteBatch
 
@@ -105,6 +105,23 @@ def test_misuse_votes_are_kept_but_left_out_of_counts_by_default(fleet_db: Sqlit
     assert day.counts[10] == 2 and day.counts[0] == 0
     (day,) = fleet_db.daily_counts(include_misuse=True)
     assert day.counts[0] == 3
+
+
+def test_votes_flagged_historical_or_after_hours_count_in_the_scores_only_misuse_is_left_out(
+    fleet_db: SqliteFleetStore,
+) -> None:
+    fleet_db.add_vote_batches(
+        [
+            make_batch("term-a", [1], answer=10, flags=frozenset({"historical"})),  # sent late: still a vote
+            make_batch("term-a", [2], answer=10, flags=frozenset({"after_hours"})),
+            make_batch("term-a", [3], answer=10, flags=frozenset({"historical", "after_hours"})),
+            make_batch("term-a", [4], answer=0, flags=frozenset({"historical", "misuse"})),
+        ],
+        RECEIVED,
+    )
+    assert fleet_db.vote_count(include_misuse=False) == 3
+    (day,) = fleet_db.daily_counts()
+    assert day.counts[10] == 3 and day.counts[0] == 0
 
 
 def test_days_are_local_days_in_helsinki(fleet_db: SqliteFleetStore) -> None:
@@ -229,6 +246,14 @@ def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db:
     assert config is not None and config.version == 2 and config.doc == doc
 
 
+def test_the_same_document_with_its_keys_in_another_order_is_the_same_version(fleet_db: SqliteFleetStore) -> None:
+    doc = default_config_doc("unit-a")
+    fleet_db.set_config("term-a", 2, doc)
+    fleet_db.set_config("term-a", 2, dict(reversed(list(doc.items()))))  # JSON objects have no order
+    config = fleet_db.get_config("term-a")
+    assert config is not None and config.doc == doc
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -274,6 +299,10 @@ def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqliteF
             fleet_db.count_rejection("invalid", None, f"bad {i}", RECEIVED)
     assert fleet_db.rejection_counts()["invalid"] == 1300
     assert len(fleet_db.recent_rejections(5000)) <= 1000
+    # The log itself is pruned (every hundredth row), not only the read capped.
+    with sqlite3.connect(fleet_db.path) as reader:
+        (kept,) = reader.execute("SELECT count(*) FROM rejection_log").fetchone()
+    assert kept < REJECTION_LOG_SIZE + 100
 
 
 def test_assign_refuses_bad_ids(fleet_db: SqliteFleetStore) -> None:
