@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -35,6 +36,7 @@ from protocol import (
     to_dict,
 )
 from protocol.topics import FLEET_STATE, device_topic
+from sim.brokers import MosquittoBroker
 from tests.waiting import wait_until as wait_for
 
 from .conftest import NOON, make_batch
@@ -106,6 +108,24 @@ def test_acks_and_configurations_travel_at_qos_1_as_the_spec_says(
     config = probe.expect()
     # (That it is retained is for a late subscriber: the born-behind test.)
     assert isinstance(decode(config.topic, config.payload), Config) and config.qos == 1
+
+
+def test_ingest_logs_in_to_a_broker_that_requires_a_password(tmp_path: Path, fleet_path: Path) -> None:
+    passwords = tmp_path / "passwords"
+    passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"  # ships with mosquitto
+    subprocess.run([passwd, "-c", "-b", str(passwords), "fleet", "s3cret"], check=True, capture_output=True)
+    broker = MosquittoBroker(extra_config=f"allow_anonymous false\npassword_file {passwords}")
+    broker.start()
+    try:
+        with SqliteFleetStore(fleet_path) as store:
+            running = Ingest(store, broker.host, broker.port, username="fleet", password="s3cret")
+            running.start()
+            try:
+                assert running.wait_ready(10), "ingest did not log in with its username and password"
+            finally:
+                running.stop()
+    finally:
+        broker.stop()
 
 
 def test_a_duplicate_batch_is_acked_again_and_changes_no_count(ingest: Ingest, terminal: Probe) -> None:
@@ -209,6 +229,7 @@ def test_states_heartbeats_and_config_reports_are_recorded(ingest: Ingest, termi
     wait_for(lambda: ingest.counters().stale_states == 1, what="the stale will")
     status = ingest.store.terminal("term-a")
     assert status is not None and status.online is True
+    assert (ingest.counters().states, ingest.counters().heartbeats) == (2, 1)  # counted by the drains before
 
 
 def test_a_terminal_born_behind_its_desired_configuration_gets_it_retained(
