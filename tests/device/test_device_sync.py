@@ -45,6 +45,19 @@ def test_votes_are_delivered_after_the_fleet_acks(
     assert counters.batches_sent >= 250 // 20
 
 
+def test_a_press_after_the_backlog_has_drained_is_still_sent(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    # The agent skips asking SQLite while nothing was added since it last found no votes: each new
+    # press must still be seen, however many times the backlog has emptied before.
+    fleet = fake_fleet()
+    agent = sync_agent()
+    for n in range(1, 4):
+        (seq,) = press(synced_store, 1, agent)
+        wait_until(lambda: synced_store.depth() == 0, what=f"press {n} delivered")
+        assert seq in fleet.seqs
+
+
 def test_broker_puback_alone_never_delivers_a_vote(
     network: Any, synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
 ) -> None:
