@@ -20,7 +20,7 @@ from pathlib import Path
 
 #: mutmut's exit codes for a mutant (mutmut.stats.status_by_exit_code), folded into what we report.
 _STATUS = {1: "killed", 3: "killed", 0: "survived", None: "not run", 36: "timeout", 24: "timeout", -24: "timeout"}
-_STATUS.update({152: "timeout", 255: "timeout"})
+_STATUS.update({152: "timeout", 255: "timeout", 5: "no tests", 33: "no tests"})
 
 
 def _results(meta: Path) -> dict[str, int | None]:

@@ -20,6 +20,7 @@ import pytest
 from fleet.content import default_config_doc
 from fleet.errors import StoreError
 from fleet.ingest import Ingest
+from fleet.mqtt import Connected, Disconnected
 from fleet.sqlite_store import SqliteFleetStore
 from protocol import (
     MAX_PAYLOAD_BYTES,
@@ -435,6 +436,28 @@ def test_a_batch_the_store_cannot_take_delays_only_itself(
         finally:
             running.mqtt.stop()
     assert running.counters().store_errors == 2  # the drain's transaction, then term-b's on its own
+
+
+def test_a_link_event_in_the_middle_of_a_drain_drops_none_of_the_messages_after_it(
+    mosquitto: Any, fleet_path: Path, terminal: Probe
+) -> None:
+    with SqliteFleetStore(fleet_path) as store:
+        running = Ingest(store, mosquitto.host, mosquitto.port, instance="test-fleet")
+        running.mqtt.start()
+        try:
+            assert running.wait_ready(10)
+            # One drain as the loop would take it: a vote batch queued behind a reconnect.
+            running._process(
+                [
+                    Disconnected("keepalive timeout"),
+                    Connected(session_present=True),
+                    (device_topic("term-a", "votes"), encode(make_batch("term-a", [1, 2], batch=1))),
+                ]
+            )
+            assert expect_ack(terminal) == Ack("term-a", 1, ((1, 2),))
+            assert store.vote_count("term-a") == 2
+        finally:
+            running.mqtt.stop()
 
 
 def test_while_the_database_is_locked_no_ack_leaves_and_the_resend_is_acked_once_it_frees(
