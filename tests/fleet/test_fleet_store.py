@@ -87,6 +87,29 @@ def test_a_vote_keeps_every_field_it_was_sent_with(fleet_db: SqliteFleetStore) -
     assert stored.received == RECEIVED
 
 
+def test_every_kind_of_vote_is_read_back_with_the_fields_it_was_sent_with(fleet_db: SqliteFleetStore) -> None:
+    votes = (
+        make_vote(1, role="relative", reason="wait"),  # synchronised and unflagged: the fast path
+        make_vote(2, synced=False, flags=frozenset({"after_hours"})),
+        make_vote(3, unit=None, flags=frozenset({"historical"}), role="client"),
+    )
+    # Its own batch for the first: a batch takes the fast path only if all its votes are synchronised and unflagged.
+    fleet_db.add_vote_batches([VoteBatch("term-a", 1, votes[:1]), VoteBatch("term-a", 2, votes[1:])], RECEIVED)
+    stored = fleet_db.stored_votes("term-a")
+    assert [(v.device, v.store, v.seq) for v in stored] == [("term-a", "", 1), ("term-a", "", 2), ("term-a", "", 3)]
+    for vote, back in zip(votes, stored, strict=True):
+        sent = (vote.unit, vote.synced, vote.flags, vote.role, vote.reason, vote.wall, vote.mono, vote.boot)
+        assert (back.unit, back.synced, back.flags, back.role, back.reason, back.wall, back.mono, back.boot) == sent
+
+
+def test_daily_counts_keep_to_their_window(fleet_db: SqliteFleetStore) -> None:
+    fleet_db.add_vote_batches([make_batch("term-a", range(1, 11), answer=10)], RECEIVED)  # at NOON + 1 s … 10 s
+    (day,) = fleet_db.daily_counts(since_ms=NOON + 3000, until_ms=NOON + 7000)  # [since, until)
+    assert day.counts[10] == 4
+    (day,) = fleet_db.daily_counts(since_ms=NOON + 3000)
+    assert day.counts[10] == 8
+
+
 def test_an_empty_call_stores_nothing(fleet_db: SqliteFleetStore) -> None:
     assert fleet_db.add_vote_batches([], RECEIVED).ranges == []
 
@@ -298,7 +321,7 @@ def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqliteF
         for i in range(1300):
             fleet_db.count_rejection("invalid", None, f"bad {i}", RECEIVED)
     assert fleet_db.rejection_counts()["invalid"] == 1300
-    assert len(fleet_db.recent_rejections(5000)) <= 1000
+    assert len(fleet_db.recent_rejections(5000)) == REJECTION_LOG_SIZE  # pruned to the size, not emptied
     # The log itself is pruned (every hundredth row), not only the read capped.
     with sqlite3.connect(fleet_db.path) as reader:
         (kept,) = reader.execute("SELECT count(*) FROM rejection_log").fetchone()
