@@ -180,7 +180,12 @@ def test_old_votes_go_out_flagged_historical(
 
 
 def test_config_is_applied_persisted_and_reported(
-    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], config_doc: dict
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    config_doc: dict,
+    broker: Any,
+    mqtt_probe: Callable[..., Any],
 ) -> None:
     fleet = fake_fleet()
     offered: list[int] = []
@@ -189,6 +194,9 @@ def test_config_is_applied_persisted_and_reported(
     fleet.publish_config(DEVICE, 2, config_doc)
     fleet.wait_for(lambda: len(fleet.reports) == 1, what="config report")
     assert fleet.reports[0] == protocol.ConfigReport(DEVICE, 2, "applied")
+    late = mqtt_probe(broker, "late-fleet")  # retained (SPEC 2.2): a fleet that starts later still learns it
+    late.subscribe(f"hymy/v1/{DEVICE}/config/report")
+    assert late.expect().retain
     assert synced_store.load_config() == (2, config_doc)
     assert offered == [2]
     assert agent.applied_config_version == 2
@@ -373,6 +381,34 @@ def test_refused_votes_are_set_aside_counted_reported_and_never_resent(
     sent = len(fleet.batches)
     time.sleep(1.0)  # well past several ack timeouts: a refused vote is never sent again
     assert len(fleet.batches) == sent
+
+
+def test_one_ack_that_acknowledges_and_refuses_neighbouring_seqs_settles_the_whole_batch(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    # As the real fleet answers a batch with one invalid vote: one ack, the refusal between acked seqs.
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent()
+    a, b, c, d = press(synced_store, 4, agent)
+    fleet.wait_for(lambda: fleet.seqs == {a, b, c, d}, what="votes sent")
+    ack = protocol.Ack(DEVICE, 1, ((a, a), (d, d)), synced_store.store_id or None, (("invalid", ((b, c),)),))
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", protocol.encode(ack))
+    wait_until(lambda: agent.in_flight() == 0, what="the batch settled")
+    assert synced_store.depth() == 0 and agent.counters().loop_errors == 0
+
+
+def test_a_batch_a_live_fleet_ignores_is_resent_while_the_rest_flows_past_it(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(batch_size=1, max_in_flight=2)  # an ack timeout (2 s) far longer than an ack takes
+    first, second = press(synced_store, 2, agent)
+    fleet.wait_for(lambda: fleet.seqs == {first, second}, what="both batches sent")
+    fleet.ack(DEVICE, 2, [second])  # the fleet is alive; batch 1's ack was lost, say
+    wait_until(lambda: agent.counters().stalls == 1 and agent.counters().resends >= 1, what="the stalled batch resent")
+    fleet.ack(DEVICE, 1, [first])
+    wait_until(lambda: synced_store.depth() == 0, what="the stalled batch delivered")
+    assert agent.counters().loop_errors == 0
 
 
 def dial_attempts(link: MqttLink, n: int) -> list[int]:
