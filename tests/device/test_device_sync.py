@@ -155,6 +155,7 @@ def test_fleet_offline_gets_one_probe_at_a_time_with_backoff_then_the_backlog(
     fleet.acking = True
     fleet.set_online(True)
     wait_until(lambda: synced_store.depth() == 0, what="backlog drained once the fleet is back")
+    assert agent.counters().loop_errors == 0  # every probe went: none failed on the way out
 
 
 def test_sends_after_grace_when_no_fleet_state_exists(
