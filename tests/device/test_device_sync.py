@@ -412,6 +412,26 @@ def test_a_batch_a_live_fleet_ignores_is_resent_while_the_rest_flows_past_it(
     assert agent.counters().loop_errors == 0
 
 
+def test_the_heartbeat_ages_the_backlog_by_the_monotonic_clock_across_an_ntp_step(
+    store_path: Any, broker: Any, fake_fleet: Callable[..., Any]
+) -> None:
+    clock = FakeClock(wall_ms=946_684_800_000, synced=False)  # a Pi without an RTC boots in 2000
+    store = VoteStore(store_path, DEVICE, clock)
+    press(store)
+    clock.advance(5_000)
+    clock.set_wall(1_740_830_400_000)  # NTP steps the wall clock 25 years on; the vote is still 5 s old
+    clock.set_synced(True)
+    fleet = fake_fleet(acking=False)
+    agent = SyncAgent(store, DEVICE, broker.host, broker.port, clock, fleet_grace_s=0.3)
+    agent.start()
+    try:
+        fleet.wait_for(lambda: len(fleet.heartbeats) > 0, what="a heartbeat")
+        assert (fleet.heartbeats[0].queue, fleet.heartbeats[0].oldest) == (1, 5)
+    finally:
+        agent.stop()
+        store.close()
+
+
 def dial_attempts(link: MqttLink, n: int) -> list[int]:
     """The counters of ``n`` failed dial attempts, as paho reports each failure to the link before redialling."""
     used = [link.conn]
