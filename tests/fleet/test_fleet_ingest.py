@@ -438,7 +438,7 @@ def test_a_batch_the_store_cannot_take_delays_only_itself(
     assert running.counters().store_errors == 2  # the drain's transaction, then term-b's on its own
 
 
-def test_a_link_event_in_the_middle_of_a_drain_drops_none_of_the_messages_after_it(
+def test_a_link_event_or_a_partly_invalid_batch_in_a_drain_drops_none_of_the_messages_after_it(
     mosquitto: Any, fleet_path: Path, terminal: Probe
 ) -> None:
     with SqliteFleetStore(fleet_path) as store:
@@ -446,16 +446,19 @@ def test_a_link_event_in_the_middle_of_a_drain_drops_none_of_the_messages_after_
         running.mqtt.start()
         try:
             assert running.wait_ready(10)
-            # One drain as the loop would take it: a vote batch queued behind a reconnect.
+            partly_invalid = to_dict(make_batch("term-b", [1, 2], batch=1))
+            partly_invalid["votes"][1]["answer"] = 11
+            # One drain as the loop would take it: a vote batch queued behind a reconnect and a bad vote.
             running._process(
                 [
                     Disconnected("keepalive timeout"),
                     Connected(session_present=True),
+                    (device_topic("term-b", "votes"), json.dumps(partly_invalid).encode()),
                     (device_topic("term-a", "votes"), encode(make_batch("term-a", [1, 2], batch=1))),
                 ]
             )
             assert expect_ack(terminal) == Ack("term-a", 1, ((1, 2),))
-            assert store.vote_count("term-a") == 2
+            assert store.vote_count("term-a") == 2 and store.vote_count("term-b") == 1
         finally:
             running.mqtt.stop()
 
