@@ -328,3 +328,31 @@ def test_a_database_of_another_device_id_refuses_to_open(store_path: Path, fake_
     VoteStore(store_path, DEVICE, fake_clock).close()
     with pytest.raises(StoreError, match="belongs to terminal"):
         VoteStore(store_path, "kiosk-999", fake_clock)
+
+
+def test_a_held_vote_waits_for_its_follow_up_then_goes_under_the_same_seq(vote_store: VoteStore) -> None:
+    held = vote_store.record("q-visit", "faces4", 0, "fi", unit="unit-a", held=True)
+    assert vote_store.pending() == [] and vote_store.depth() == 1  # committed and counted, not sent yet
+    before = vote_store.revision
+    released = vote_store.release(held.seq, role="relative", reason="wait")
+    assert released == held._replace(role="relative", reason="wait")
+    assert vote_store.pending() == [released]
+    assert vote_store.revision != before  # so the sync agent asks SQLite again
+    with pytest.raises(StoreError):
+        vote_store.release(held.seq)  # already on its way: its answers can no longer change
+
+
+def test_every_press_changes_the_revision_the_sync_agent_watches(vote_store: VoteStore) -> None:
+    seen = {vote_store.revision}
+    for _ in range(3):
+        press(vote_store)
+        seen.add(vote_store.revision)
+    assert len(seen) == 4
+
+
+def test_a_refused_vote_is_set_aside_whole_with_the_fleets_reason(vote_store: VoteStore) -> None:
+    vote = vote_store.record("q-visit", "faces4", 1, "fi", unit="unit-a", role="relative", reason="wait")
+    kept = press(vote_store)
+    assert vote_store.mark_refused("invalid", [(vote.seq, vote.seq)]) == 1
+    assert vote_store.refused_votes() == [(vote, "invalid")]
+    assert vote_store.pending() == [kept] and vote_store.depth() == 1 and vote_store.refused_count() == 1

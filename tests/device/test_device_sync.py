@@ -46,6 +46,19 @@ def test_votes_are_delivered_after_the_fleet_acks(
     assert counters.batches_sent >= 250 // 20
 
 
+def test_a_press_after_the_backlog_has_drained_is_still_sent(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    # The agent skips asking SQLite while nothing was added since it last found no votes: each new
+    # press must still be seen, however many times the backlog has emptied before.
+    fleet = fake_fleet()
+    agent = sync_agent()
+    for n in range(1, 4):
+        (seq,) = press(synced_store, 1, agent)
+        wait_until(lambda: synced_store.depth() == 0, what=f"press {n} delivered")
+        assert seq in fleet.seqs
+
+
 def test_broker_puback_alone_never_delivers_a_vote(
     network: Any, synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
 ) -> None:
@@ -143,6 +156,7 @@ def test_fleet_offline_gets_one_probe_at_a_time_with_backoff_then_the_backlog(
     fleet.acking = True
     fleet.set_online(True)
     wait_until(lambda: synced_store.depth() == 0, what="backlog drained once the fleet is back")
+    assert agent.counters().loop_errors == 0  # every probe went: none failed on the way out
 
 
 def test_sends_after_grace_when_no_fleet_state_exists(
@@ -168,7 +182,12 @@ def test_old_votes_go_out_flagged_historical(
 
 
 def test_config_is_applied_persisted_and_reported(
-    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any], config_doc: dict
+    synced_store: VoteStore,
+    sync_agent: Callable[..., SyncAgent],
+    fake_fleet: Callable[..., Any],
+    config_doc: dict,
+    broker: Any,
+    mqtt_probe: Callable[..., Any],
 ) -> None:
     fleet = fake_fleet()
     offered: list[int] = []
@@ -177,6 +196,9 @@ def test_config_is_applied_persisted_and_reported(
     fleet.publish_config(DEVICE, 2, config_doc)
     fleet.wait_for(lambda: len(fleet.reports) == 1, what="config report")
     assert fleet.reports[0] == protocol.ConfigReport(DEVICE, 2, "applied")
+    late = mqtt_probe(broker, "late-fleet")  # retained (SPEC 2.2): a fleet that starts later still learns it
+    late.subscribe(f"hymy/v1/{DEVICE}/config/report")
+    assert late.expect().retain
     assert synced_store.load_config() == (2, config_doc)
     assert offered == [2]
     assert agent.applied_config_version == 2
@@ -363,6 +385,54 @@ def test_refused_votes_are_set_aside_counted_reported_and_never_resent(
     sent = len(fleet.batches)
     time.sleep(1.0)  # well past several ack timeouts: a refused vote is never sent again
     assert len(fleet.batches) == sent
+
+
+def test_one_ack_that_acknowledges_and_refuses_neighbouring_seqs_settles_the_whole_batch(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    # As the real fleet answers a batch with one invalid vote: one ack, the refusal between acked seqs.
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent()
+    a, b, c, d = press(synced_store, 4, agent)
+    fleet.wait_for(lambda: fleet.seqs == {a, b, c, d}, what="votes sent")
+    ack = protocol.Ack(DEVICE, 1, ((a, a), (d, d)), synced_store.store_id or None, (("invalid", ((b, c),)),))
+    fleet.publish_raw(f"hymy/v1/{DEVICE}/ack", protocol.encode(ack))
+    wait_until(lambda: agent.in_flight() == 0, what="the batch settled")
+    assert synced_store.depth() == 0 and agent.counters().loop_errors == 0
+
+
+def test_a_batch_a_live_fleet_ignores_is_resent_while_the_rest_flows_past_it(
+    synced_store: VoteStore, sync_agent: Callable[..., SyncAgent], fake_fleet: Callable[..., Any]
+) -> None:
+    fleet = fake_fleet(acking=False)
+    agent = sync_agent(batch_size=1, max_in_flight=2)  # an ack timeout (2 s) far longer than an ack takes
+    first, second = press(synced_store, 2, agent)
+    fleet.wait_for(lambda: fleet.seqs == {first, second}, what="both batches sent")
+    fleet.ack(DEVICE, 2, [second])  # the fleet is alive; batch 1's ack was lost, say
+    wait_until(lambda: agent.counters().stalls == 1 and agent.counters().resends >= 1, what="the stalled batch resent")
+    fleet.ack(DEVICE, 1, [first])
+    wait_until(lambda: synced_store.depth() == 0, what="the stalled batch delivered")
+    assert agent.counters().loop_errors == 0
+
+
+def test_the_heartbeat_ages_the_backlog_by_the_monotonic_clock_across_an_ntp_step(
+    store_path: Any, broker: Any, fake_fleet: Callable[..., Any]
+) -> None:
+    clock = FakeClock(wall_ms=946_684_800_000, synced=False)  # a Pi without an RTC boots in 2000
+    store = VoteStore(store_path, DEVICE, clock)
+    press(store)
+    clock.advance(5_000)
+    clock.set_wall(1_740_830_400_000)  # NTP steps the wall clock 25 years on; the vote is still 5 s old
+    clock.set_synced(True)
+    fleet = fake_fleet(acking=False)
+    agent = SyncAgent(store, DEVICE, broker.host, broker.port, clock, fleet_grace_s=0.3)
+    agent.start()
+    try:
+        fleet.wait_for(lambda: len(fleet.heartbeats) > 0, what="a heartbeat")
+        assert (fleet.heartbeats[0].queue, fleet.heartbeats[0].oldest) == (1, 5)
+    finally:
+        agent.stop()
+        store.close()
 
 
 def dial_attempts(link: MqttLink, n: int) -> list[int]:

@@ -100,6 +100,19 @@ def test_wilson_interval_stays_inside_0_and_1_at_the_extremes() -> None:
     assert high == 1.0 and 0.65 < low < 1
 
 
+def test_no_positive_answers_give_a_lower_bound_of_exactly_0_whatever_the_count() -> None:
+    # Mathematically centre − half is 0 here, but in floating point it is 1e-17 for many n (7, 9, 12, …):
+    # a table would show "0.0000000000000028 %" for a unit nobody praised.
+    for n in range(1, 200):
+        assert wilson(0, n)[0] == 0.0
+        assert positive_share([n, 0, 0, 0], FACES4).low == 0.0
+
+
+def test_a_proportion_of_no_answers_is_refused() -> None:
+    with pytest.raises(ValueError):
+        wilson(0, 0)
+
+
 def test_counts_of_the_wrong_length_are_refused() -> None:
     with pytest.raises(ValueError):
         nps([1] * 5, NPS11)

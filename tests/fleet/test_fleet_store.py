@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from fleet.content import default_config_doc
 from fleet.db import migrate
 from fleet.db.engine import database_url
-from fleet.db.store import SqlFleetStore
+from fleet.db.store import REJECTION_LOG_SIZE, SqlFleetStore
 from fleet.db.tables import metadata
 from fleet.errors import ConfigError, StoreError
 from fleet.store import FleetStore
@@ -193,6 +193,29 @@ def test_a_vote_keeps_every_field_it_was_sent_with(fleet_db: SqlFleetStore) -> N
     assert stored.received == RECEIVED
 
 
+def test_every_kind_of_vote_is_read_back_with_the_fields_it_was_sent_with(fleet_db: SqlFleetStore) -> None:
+    votes = (
+        make_vote(1, role="relative", reason="wait"),  # synchronised and unflagged: the fast path
+        make_vote(2, synced=False, flags=frozenset({"after_hours"})),
+        make_vote(3, unit=None, flags=frozenset({"historical"}), role="client"),
+    )
+    # Its own batch for the first: a batch takes the fast path only if all its votes are synchronised and unflagged.
+    fleet_db.add_vote_batches([VoteBatch("term-a", 1, votes[:1]), VoteBatch("term-a", 2, votes[1:])], RECEIVED)
+    stored = fleet_db.stored_votes("term-a")
+    assert [(v.device, v.store, v.seq) for v in stored] == [("term-a", "", 1), ("term-a", "", 2), ("term-a", "", 3)]
+    for vote, back in zip(votes, stored, strict=True):
+        sent = (vote.unit, vote.synced, vote.flags, vote.role, vote.reason, vote.wall, vote.mono, vote.boot)
+        assert (back.unit, back.synced, back.flags, back.role, back.reason, back.wall, back.mono, back.boot) == sent
+
+
+def test_daily_counts_keep_to_their_window(fleet_db: SqlFleetStore) -> None:
+    fleet_db.add_vote_batches([make_batch("term-a", range(1, 11), answer=10)], RECEIVED)  # at NOON + 1 s … 10 s
+    (day,) = fleet_db.daily_counts(since_ms=NOON + 3000, until_ms=NOON + 7000)  # [since, until)
+    assert day.counts[10] == 4
+    (day,) = fleet_db.daily_counts(since_ms=NOON + 3000)
+    assert day.counts[10] == 8
+
+
 def test_an_empty_call_stores_nothing(fleet_db: SqlFleetStore) -> None:
     assert fleet_db.add_vote_batches([], RECEIVED).ranges == []
 
@@ -211,6 +234,23 @@ def test_misuse_votes_are_kept_but_left_out_of_counts_by_default(fleet_db: SqlFl
     assert day.counts[10] == 2 and day.counts[0] == 0
     (day,) = fleet_db.daily_counts(include_misuse=True)
     assert day.counts[0] == 3
+
+
+def test_votes_flagged_historical_or_after_hours_count_in_the_scores_only_misuse_is_left_out(
+    fleet_db: SqlFleetStore,
+) -> None:
+    fleet_db.add_vote_batches(
+        [
+            make_batch("term-a", [1], answer=10, flags=frozenset({"historical"})),  # sent late: still a vote
+            make_batch("term-a", [2], answer=10, flags=frozenset({"after_hours"})),
+            make_batch("term-a", [3], answer=10, flags=frozenset({"historical", "after_hours"})),
+            make_batch("term-a", [4], answer=0, flags=frozenset({"historical", "misuse"})),
+        ],
+        RECEIVED,
+    )
+    assert fleet_db.vote_count(include_misuse=False) == 3
+    (day,) = fleet_db.daily_counts()
+    assert day.counts[10] == 3 and day.counts[0] == 0
 
 
 def test_days_are_local_days_in_helsinki(fleet_db: SqlFleetStore) -> None:
@@ -335,6 +375,14 @@ def test_configuration_versions_only_go_up_and_documents_are_validated(fleet_db:
     assert config is not None and config.version == 2 and config.doc == doc
 
 
+def test_the_same_document_with_its_keys_in_another_order_is_the_same_version(fleet_db: SqlFleetStore) -> None:
+    doc = default_config_doc("unit-a")
+    fleet_db.set_config("term-a", 2, doc)
+    fleet_db.set_config("term-a", 2, dict(reversed(list(doc.items()))))  # JSON objects have no order
+    config = fleet_db.get_config("term-a")
+    assert config is not None and config.doc == doc
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -379,7 +427,11 @@ def test_rejections_are_counted_by_reason_and_logged_boundedly(fleet_db: SqlFlee
         for i in range(1300):
             fleet_db.count_rejection("invalid", None, f"bad {i}", RECEIVED)
     assert fleet_db.rejection_counts()["invalid"] == 1300
-    assert len(fleet_db.recent_rejections(5000)) <= 1000
+    assert len(fleet_db.recent_rejections(5000)) == REJECTION_LOG_SIZE  # pruned to the size, not emptied
+    # The log itself is pruned (every hundredth row), not only the read capped.
+    with fleet_db._engine.connect() as reader:  # a second connection sees what was committed
+        kept = reader.execute(sa.text("SELECT count(*) FROM rejection_log")).scalar_one()
+    assert kept < REJECTION_LOG_SIZE + 100
 
 
 def test_assign_refuses_bad_ids(fleet_db: SqlFleetStore) -> None:

@@ -117,3 +117,40 @@ def test_a_synchronised_batch_spanning_two_boots_anchors_each_boot(fleet_db: Sql
     fleet_db.add_vote_batches([VoteBatch("term-a", 2, both)], RECEIVED)
     assert times(fleet_db)[1] == (OFFSET + 1000, CORRECTED)
     assert times(fleet_db)[2] == (OFFSET + 2000, CORRECTED)
+
+
+def test_an_anchor_moving_by_a_second_or_less_leaves_corrected_votes_alone_a_larger_move_rewrites_them(
+    fleet_db: SqlFleetStore,
+) -> None:
+    # Clock jitter between synchronised points must not rewrite a long offline backlog on every
+    # batch (CORRECTION_TOLERANCE_MS); a real step of the clock must.
+    fleet_db.add_vote_batches([VoteBatch("term-a", 1, (unsynced(1),))], RECEIVED)
+    fleet_db.record_heartbeat(synced_heartbeat(60_000), RECEIVED)
+    assert times(fleet_db)[1] == (OFFSET + 1000, CORRECTED)
+    fleet_db.record_heartbeat(synced_heartbeat(120_000, offset=OFFSET + 500), RECEIVED)
+    assert times(fleet_db)[1] == (OFFSET + 1000, CORRECTED)
+    fleet_db.record_heartbeat(synced_heartbeat(180_000, offset=OFFSET + 1000), RECEIVED)  # at the tolerance
+    assert times(fleet_db)[1] == (OFFSET + 1000, CORRECTED)
+    fleet_db.record_heartbeat(synced_heartbeat(240_000, offset=OFFSET + 1500), RECEIVED)
+    assert times(fleet_db)[1] == (OFFSET + 1500 + 1000, CORRECTED)
+
+
+def test_the_latest_synchronised_point_wins_within_one_call_whatever_the_order_of_its_batches(
+    fleet_db: SqlFleetStore,
+) -> None:
+    newer = make_vote(5, wall=OFFSET + 60_000 + 120_000, mono=120_000)  # after NTP stepped the clock a minute
+    older = make_vote(4, wall=OFFSET + 60_000, mono=60_000)
+    batches = [
+        VoteBatch("term-a", 3, (newer,)),
+        VoteBatch("term-a", 2, (older,)),
+        VoteBatch("term-a", 1, (unsynced(1),)),
+    ]
+    fleet_db.add_vote_batches(batches, RECEIVED)
+    assert times(fleet_db)[1] == (OFFSET + 60_000 + 1000, CORRECTED)
+
+
+def test_every_uncertain_vote_of_a_day_is_counted_whatever_its_answer(fleet_db: SqlFleetStore) -> None:
+    votes = tuple(unsynced(seq)._replace(answer=answer) for seq, answer in ((1, 0), (2, 5), (3, 10), (4, 10)))
+    fleet_db.add_vote_batches([VoteBatch("term-a", 1, votes)], RECEIVED)
+    (day,) = fleet_db.daily_counts()
+    assert (sum(day.counts), day.uncertain) == (4, 4)

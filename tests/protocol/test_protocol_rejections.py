@@ -13,6 +13,7 @@ from protocol import (
     MAX_BATCH_VOTES,
     MAX_PAYLOAD_BYTES,
     REASONS,
+    PartialBatch,
     ProtocolError,
     Vote,
     VoteBatch,
@@ -21,6 +22,7 @@ from protocol import (
     decode,
     encode,
 )
+from protocol.limits import MAX_INT
 
 DEVICE = "kiosk-001"
 VOTES_TOPIC = f"hymy/v1/{DEVICE}/votes"
@@ -403,3 +405,44 @@ def test_encode_refuses_one_byte_over_the_limit_and_accepts_exactly_it(monkeypat
     with pytest.raises(ProtocolError) as caught:
         encode(msg)
     assert caught.value.reason == "oversized"
+
+
+# -- a batch with some invalid votes (SPEC 6.2): the good ones are kept, the bad ones refused by seq
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda v: v.__setitem__("answer", 11),  # not on nps11: say, a scale newer firmware knows
+        lambda v: v.pop("lang"),
+        lambda v: v.__setitem__("mood", "sunny"),  # a field newer firmware sends
+    ],
+    ids=["answer_off_its_scale", "missing_field", "unknown_field"],
+)
+def test_a_batch_with_an_invalid_vote_keeps_the_others_and_refuses_that_one_by_its_seq(
+    fault: Callable[[dict[str, Any]], Any],
+) -> None:
+    raw = batch_wire(3)
+    raw["votes"][2]["seq"] = MAX_INT  # the last seq there is still a seq that can be refused or kept
+    fault(raw["votes"][1])
+    with pytest.raises(PartialBatch) as caught:
+        decode(VOTES_TOPIC, dumps(raw))
+    assert [v.seq for v in caught.value.batch.votes] == [1, MAX_INT]
+    assert [seq for seq, _ in caught.value.refused] == [2]
+    assert caught.value.reason == "invalid"
+
+
+@pytest.mark.parametrize(
+    "bad_seq", [True, 2.0, 0, MAX_INT + 1, "2", None, 1], ids=["bool", "float", "0", "max+1", "text", "null", "repeat"]
+)
+def test_a_batch_whose_invalid_vote_has_no_seq_of_its_own_is_rejected_whole(bad_seq: Any) -> None:
+    # Without a distinct valid seq there is nothing to refuse by name: the whole batch goes, as any
+    # malformed message, rather than an ack naming a seq the terminal never sent.
+    raw = batch_wire(3)
+    raw["votes"][1]["seq"] = bad_seq
+    raw["votes"][1]["answer"] = 11  # invalid also when the seq alone would be fine (the repeat)
+    with pytest.raises(ProtocolError) as caught:
+        decode(VOTES_TOPIC, dumps(raw))
+    assert type(caught.value) is ProtocolError
+    assert caught.value.reason == "invalid"
+    assert caught.value.detail.startswith(("seq must be", "answer must be"))  # the first fault, for the log
