@@ -191,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not getattr(args, "verbose", False):
+        # Alembic narrates every start (plugins, "Context impl"); only its warnings matter to an operator.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command in (None, "ingest"):
             return _run_ingest(args)
