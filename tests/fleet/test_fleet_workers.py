@@ -43,9 +43,9 @@ def test_a_share_group_subscribes_to_every_kind_through_the_group() -> None:
 
 
 def test_two_workers_in_one_group_split_the_terminals_messages(
-    mosquitto: Any, tmp_path: Path, mqtt_probe: Callable[..., Any]
+    mosquitto: Any, fleet_url: str, mqtt_probe: Callable[..., Any]
 ) -> None:
-    store = open_store(str(tmp_path / "fleet.db"))
+    store = open_store(fleet_url)
     workers = [
         Ingest(
             store,
@@ -106,15 +106,13 @@ def workers(tmp_path: Path) -> Iterator[_Workers]:
 
 
 def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
-    mosquitto: Any, tmp_path: Path, workers: _Workers
+    mosquitto: Any, tmp_path: Path, workers: _Workers, fleet_url: str
 ) -> None:
-    db = tmp_path / "fleet.db"
-    open_store(str(db)).close()  # migrated once, before two processes open it
+    db = fleet_url  # a SQLite file, or a PostgreSQL database
+    open_store(db).close()  # migrated once, before two processes open it
     broker = f"{mosquitto.host}:{mosquitto.port}"
     procs = [
-        workers.start(
-            "--db", str(db), "ingest", "--broker", broker, "--client-id", f"w-{i}", "--share", "g", name=f"w{i}"
-        )
+        workers.start("--db", db, "ingest", "--broker", broker, "--client-id", f"w-{i}", "--share", "g", name=f"w{i}")
         for i in range(2)
     ]
     stores = [VoteStore(tmp_path / f"t{i}.db", f"term-{i}", SystemClock()) for i in range(3)]
@@ -150,7 +148,7 @@ def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
             a.stop()
         for s in stores:
             s.close()
-    with open_store(str(db)) as fleet:
+    with open_store(db) as fleet:
         assert fleet.vote_count() == 900
         assert_exactly_once(fleet, [(f"term-{i}", [tmp_path / f"t{i}.db"]) for i in range(3)])
 
