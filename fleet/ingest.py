@@ -85,6 +85,7 @@ class IngestCounters:
     configs_refused: int = 0  # stored desired configurations that fail today's check: never published
     store_errors: int = 0
     drains: int = 0
+    loop_errors: int = 0  # drains that failed unexpectedly (a bug): logged, not acked, the loop goes on
     rejections: dict[str, int] = field(default_factory=dict)
 
 
@@ -202,7 +203,12 @@ class Ingest:
         self.mqtt.start()
         try:
             while not self._stop.is_set():
-                self.step(timeout=1.0)
+                try:
+                    self.step(timeout=1.0)
+                except Exception:  # a bug must not stop the fleet: nothing unacked is lost, terminals resend
+                    log.exception("ingest drain failed; its batches were not acknowledged")
+                    with self._counters_lock:
+                        self._counters.loop_errors += 1
         finally:
             self.mqtt.stop()
 

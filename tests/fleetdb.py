@@ -42,40 +42,57 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ThrowawayServer:
+    """A PostgreSQL cluster in a temporary directory, on a free port, that a test may stop and start again."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError("no PostgreSQL server answers and none is installed (apt-get install postgresql)")
+        self._bindir = Path(bins[-1]).parent
+        self._top = Path(tempfile.mkdtemp(prefix="hymy-pg-"))
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses root
+            shutil.chown(self._top, "nobody")
+            self._as_user = ["runuser", "-u", "nobody", "--"]
+        self.port = _free_port()
+        self._data = self._top / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        subprocess.run(
+            [*self._as_user, str(self._bindir / "initdb"), "-D", str(self._data), "-U", "postgres", "--auth=trust"]
+            + ["-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run([*self._as_user, str(self._bindir / "pg_ctl"), "-D", str(self._data), *args], check=check,
+                       capture_output=True)  # fmt: skip
+
+    def start(self) -> None:
+        """Start (or start again) and wait until it accepts connections."""
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._top} -c fsync=off"
+        self._ctl("-o", opts, "-w", "-l", str(self._top / "log"), "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop it: ``fast`` disconnects every client, ``immediate`` is a crash."""
+        self._ctl("-m", mode, "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        """Stop it if running and delete its files."""
+        self.stop("immediate")
+        shutil.rmtree(self._top, ignore_errors=True)
+
+
 @contextmanager
 def throwaway_server() -> Iterator[str]:
     """Start a PostgreSQL cluster in a temporary directory; yield its server URL; stop and remove it."""
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins:
-        raise RuntimeError("no PostgreSQL server answers and none is installed (apt-get install postgresql)")
-    bindir = Path(bins[-1]).parent
-    top = Path(tempfile.mkdtemp(prefix="hymy-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        shutil.chown(top, "nobody")
-        as_user = ["runuser", "-u", "nobody", "--"]
-    port = _free_port()
-    data = top / "data"
+    server = ThrowawayServer()
     try:
-        subprocess.run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-            check=True,
-            capture_output=True,
-        )
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {top} -c fsync=off"
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(top / "log"), "start"],
-            check=True,
-            capture_output=True,
-        )
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-        finally:
-            subprocess.run(
-                [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
-            )
+        server.start()
+        yield server.url
     finally:
-        shutil.rmtree(top, ignore_errors=True)
+        server.remove()
 
 
 @contextmanager

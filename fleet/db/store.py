@@ -14,6 +14,7 @@ connection, shared by threads under a lock, as every call is short.
 from __future__ import annotations
 
 import json
+import logging
 import operator
 import sqlite3
 import threading
@@ -123,6 +124,7 @@ DEVICE_LOCK_CLASS = 0x68796D79  # "hymy"
 _DEVICE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(DEVICE_LOCK_CLASS, sa.func.hashtext(sa.bindparam("k_device"))))
 #: Errors of the database layer, surfaced to callers as StoreError (the drivers' own come from the
 #: prepared statements of the hot path, and from the pool's connect listener).
+log = logging.getLogger(__name__)
 _DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
 
 
@@ -196,7 +198,7 @@ class SqlFleetStore:
                 finally:
                     self._depth -= 1
                 return
-            conn = self._conn
+            conn = self._live()
             tx = self._begin(conn, write=True)
             self._depth = 1
             try:
@@ -204,13 +206,43 @@ class SqlFleetStore:
                 yield conn
                 tx.commit()
             except BaseException as exc:
-                if tx.is_active:
-                    tx.rollback()
+                self._abandon(tx)
                 if isinstance(exc, _DB_ERRORS):
                     raise StoreError(f"fleet database {self.url}: {exc}") from exc
                 raise
             finally:
                 self._depth = 0
+
+    def _live(self) -> Connection:
+        """The store's connection, opened again if the last one was lost (a PostgreSQL restart, say).
+
+        Losing the database is a state, not a crash: calls fail with StoreError while it is away
+        (the ingest then acknowledges nothing and terminals resend), and work again once it is back.
+        """
+        conn = self._conn
+        if conn.closed or conn.invalidated:
+            try:
+                conn.close()
+            except _DB_ERRORS:
+                pass
+            try:
+                self._conn = conn = self._engine.connect()
+            except _DB_ERRORS as exc:
+                raise StoreError(f"fleet database {self.url}: cannot reconnect: {exc}") from exc
+            log.info("fleet database %s: connected again", self.url)
+        return conn
+
+    def _abandon(self, tx: RootTransaction) -> None:
+        """Roll back after a failure; if even that fails, the connection is gone: drop it for ``_live``."""
+        if not tx.is_active:
+            return
+        try:
+            tx.rollback()
+        except _DB_ERRORS:
+            try:
+                tx.connection.invalidate()
+            except _DB_ERRORS:
+                pass
 
     def _lock_devices(self, conn: Connection, devices: tuple[str, ...]) -> None:
         if self._device_lock is not None:
@@ -241,13 +273,13 @@ class SqlFleetStore:
                 except _DB_ERRORS as exc:
                     raise StoreError(f"fleet database {self.url}: {exc}") from exc
                 return
-            tx = self._begin(self._conn, write=False)
+            conn = self._live()
+            tx = self._begin(conn, write=False)
             try:
-                yield self._conn
+                yield conn
                 tx.commit()  # ends the snapshot at once (WAL checkpoints, no idle transaction)
             except BaseException as exc:
-                if tx.is_active:
-                    tx.rollback()
+                self._abandon(tx)
                 if isinstance(exc, _DB_ERRORS):
                     raise StoreError(f"fleet database {self.url}: {exc}") from exc
                 raise

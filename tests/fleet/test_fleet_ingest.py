@@ -483,3 +483,33 @@ def test_while_the_database_is_locked_no_ack_leaves_and_the_resend_is_acked_once
     send(terminal, batch, "votes")  # the terminal's resend, after its ack timeout
     assert expect_ack(terminal) == Ack("term-a", 1, ((1, 3),))
     assert [v.seq for v in ingest.store.stored_votes("term-a")] == [1, 2, 3]
+
+
+class _BuggyOnceStore(SqlFleetStore):
+    """A store with a bug that raises something other than StoreError, once."""
+
+    failed = False
+
+    def add_vote_batches(self, batches: Any, received_ms: int) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a bug in the store")
+        return super().add_vote_batches(batches, received_ms)
+
+
+def test_an_unexpected_error_in_a_drain_is_logged_and_counted_and_the_ingest_goes_on(
+    mosquitto: Any, fleet_url: str, terminal: Probe
+) -> None:
+    store = _BuggyOnceStore(fleet_url)
+    running = Ingest(store, mosquitto.host, mosquitto.port, instance="test-fleet")
+    running.start()
+    try:
+        assert running.wait_ready(10)
+        send(terminal, make_batch("term-a", [1], batch=1), "votes")
+        wait_for(lambda: running.counters().loop_errors == 1, what="the failed drain counted")
+        terminal.assert_silent(0.3)  # not acknowledged: the terminal will resend
+        send(terminal, make_batch("term-a", [1], batch=1), "votes")
+        assert expect_ack(terminal) == Ack("term-a", 1, ((1, 1),))
+    finally:
+        running.stop()
+        store.close()
