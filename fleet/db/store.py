@@ -136,6 +136,7 @@ class SqlFleetStore:
         self.url = url.render_as_string(hide_password=True)
         self._lock = threading.RLock()
         self._depth = 0
+        self._closed = False
         self._engine = create_fleet_engine(url, synchronous)
         try:
             migrate(self._engine)
@@ -220,6 +221,8 @@ class SqlFleetStore:
         (the ingest then acknowledges nothing and terminals resend), and work again once it is back.
         """
         conn = self._conn
+        if self._closed:
+            raise StoreError(f"fleet database {self.url}: the store was closed")
         if conn.closed or conn.invalidated:
             try:
                 conn.close()
@@ -287,6 +290,7 @@ class SqlFleetStore:
     def close(self) -> None:
         """Release the database; the store cannot be used afterwards."""
         with self._lock:
+            self._closed = True
             self._conn.close()
             self._engine.dispose()
 
