@@ -128,6 +128,20 @@ log = logging.getLogger(__name__)
 _DB_ERRORS = (SQLAlchemyError, sqlite3.Error, psycopg.Error)
 
 
+def _upsert_terminal(
+    conn: Connection, device: str, figures: dict[str, Any], *, keep: set[str] | None = None, **inserted: Any
+) -> None:
+    """Insert the terminal's row or set ``figures`` on it; ``inserted`` only fills a new row.
+
+    A column of ``inserted`` named in ``keep`` is updated unless the new value is null (a state
+    without ``fw`` keeps the firmware a heartbeat reported); the others are set only on insert.
+    """
+    stmt = upsert(conn, terminals).values(device=device, **figures, **inserted)
+    update: dict[str, Any] = {k: stmt.excluded[k] for k in figures}
+    update.update({k: sa.func.coalesce(stmt.excluded[k], _T[k]) for k in keep or ()})
+    conn.execute(stmt.on_conflict_do_update(index_elements=[_T.device], set_=update))
+
+
 class SqlFleetStore:
     """FleetStore on SQLite or PostgreSQL; safe to share between threads (calls are serialised)."""
 
@@ -526,27 +540,8 @@ class SqlFleetStore:
                         db.execute(sa.update(terminals).where(_T.device == state.device).values(applied_version=0))
                 elif state.conn < conn:
                     return False
-            stmt = upsert(db, terminals).values(
-                device=state.device,
-                online=state.online,
-                conn=state.conn,
-                state_wall=state.wall,
-                fw=state.fw,
-                last_seen=received_ms,
-            )
-            ex = stmt.excluded
-            db.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[_T.device],
-                    set_={
-                        "online": ex.online,
-                        "conn": ex.conn,
-                        "state_wall": ex.state_wall,
-                        "fw": sa.func.coalesce(ex.fw, _T.fw),
-                        "last_seen": ex.last_seen,
-                    },
-                )
-            )
+            figures = {"online": state.online, "conn": state.conn, "state_wall": state.wall, "last_seen": received_ms}
+            _upsert_terminal(db, state.device, figures, fw=state.fw, keep={"fw"})
             return True
 
     def record_heartbeat(self, heartbeat: Heartbeat, received_ms: int) -> None:
@@ -568,38 +563,24 @@ class SqlFleetStore:
             "refused": hb.refused,
         }
         with self._write(hb.device) as conn:
-            stmt = upsert(conn, terminals).values(device=hb.device, **figures)
-            conn.execute(
-                stmt.on_conflict_do_update(index_elements=[_T.device], set_={k: stmt.excluded[k] for k in figures})
-            )
+            _upsert_terminal(conn, hb.device, figures)
             if hb.synced:
                 self._advance_anchor(conn, hb.device, hb.boot, (hb.wall, hb.mono))
 
     def record_config_report(self, report: ConfigReport, received_ms: int) -> None:
         """Record which configuration version the terminal applied or rejected, and why."""
-        applied = report.version if report.status == "applied" else None
         with self._write() as conn:
-            stmt = upsert(conn, terminals).values(
-                device=report.device,
-                report_version=report.version,
-                report_status=report.status,
-                report_reason=report.reason,
-                report_at=received_ms,
-                applied_version=applied or 0,
-            )
-            ex = stmt.excluded
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[_T.device],
-                    set_={
-                        "report_version": ex.report_version,
-                        "report_status": ex.report_status,
-                        "report_reason": ex.report_reason,
-                        "report_at": ex.report_at,
-                        "applied_version": _T.applied_version if applied is None else applied,
-                    },
-                )
-            )
+            figures: dict[str, Any] = {
+                "report_version": report.version,
+                "report_status": report.status,
+                "report_reason": report.reason,
+                "report_at": received_ms,
+            }
+            if report.status == "applied":
+                figures["applied_version"] = report.version
+                _upsert_terminal(conn, report.device, figures)
+            else:  # a rejection leaves the applied version as it was (0 for a terminal new to us)
+                _upsert_terminal(conn, report.device, figures, applied_version=0)
 
     def assign(self, device: str, unit: str | None) -> None:
         """Place ``device`` in ``unit`` (None removes it), for votes that carry no unit."""
@@ -610,8 +591,7 @@ class SqlFleetStore:
         if unit is not None and not ID_RE.match(unit):
             raise ValueError(f"bad unit id {unit!r}")
         with self._write() as conn:
-            stmt = upsert(conn, terminals).values(device=device, unit=unit)
-            conn.execute(stmt.on_conflict_do_update(index_elements=[_T.device], set_={"unit": stmt.excluded.unit}))
+            _upsert_terminal(conn, device, {"unit": unit})
 
     def terminal(self, device: str) -> TerminalStatus | None:
         """What is known of one terminal, or None if it has never been seen or assigned."""
