@@ -281,12 +281,7 @@ def bench_drain(workdir: Path, votes: int) -> dict[str, Any]:
         finally:
             agent.stop()
             store.close()
-    fleet = open_store(str(workdir / "drain-fleet.db"))
-    stored = fleet.vote_count("bench-drain")
-    historical = sum("historical" in v.flags for v in fleet.stored_votes("bench-drain"))
-    fleet.close()
-    if stored != votes:
-        raise RuntimeError(f"fleet holds {stored} of {votes} drained votes")
+    stored, historical = _drained(workdir / "drain-fleet.db", "bench-drain", votes)
     return {
         "votes": votes,
         "queued": queued,
@@ -297,6 +292,19 @@ def bench_drain(workdir: Path, votes: int) -> dict[str, Any]:
         "stored_on_fleet": stored,
         "flagged_historical": historical,
     }
+
+
+def _drained(db: Path, device: str, votes: int) -> tuple[int, int]:
+    """(votes stored, of them flagged historical) for ``device``; raises unless all ``votes`` arrived."""
+    fleet = open_store(str(db))
+    try:
+        stored = fleet.vote_count(device)
+        historical = sum("historical" in v.flags for v in fleet.stored_votes(device))
+    finally:
+        fleet.close()
+    if stored != votes:
+        raise RuntimeError(f"fleet holds {stored} of {votes} drained votes")
+    return stored, historical
 
 
 def bench_drain_fleet(workdir: Path, votes: int) -> dict[str, Any]:
@@ -334,12 +342,7 @@ def bench_drain_fleet(workdir: Path, votes: int) -> dict[str, Any]:
             if ingest.poll() is None:
                 ingest.terminate()
                 ingest.wait(20)
-    fleet = open_store(str(db))
-    stored = fleet.vote_count("bench-drain-fleet")
-    historical = sum("historical" in v.flags for v in fleet.stored_votes("bench-drain-fleet"))
-    fleet.close()
-    if stored != votes:
-        raise RuntimeError(f"fleet holds {stored} of {votes} drained votes")
+    stored, historical = _drained(db, "bench-drain-fleet", votes)
     return {
         "votes": votes,
         "queued": queued,

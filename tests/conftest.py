@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from sim.brokers import BrokerRunner, EmbeddedBroker, MosquittoBroker, find_mosquitto
+from tests.processes import Processes
 
 from .fleetdb import empty_tables, fleet_test_database
 
@@ -193,3 +194,11 @@ def mqtt_probe() -> Iterator[Callable[..., MqttProbe]]:
 def tmp_db(tmp_path: Path) -> Path:
     """A path for a fresh SQLite database file that is removed with the test's temp dir."""
     return tmp_path / "hymy.db"
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Start child processes (``python -m …``) that are killed at teardown."""
+    procs = Processes(tmp_path)
+    yield procs
+    procs.kill_all()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +26,10 @@ from fleet.store import open_store
 from protocol import encode
 from protocol.topics import device_topic
 from tests.presses import assert_exactly_once
+from tests.processes import Processes
 from tests.waiting import wait_until
 
 from .conftest import make_batch
-
-ROOT = Path(__file__).parents[2]
 
 
 def test_a_share_group_subscribes_to_every_kind_through_the_group() -> None:
@@ -76,43 +73,16 @@ def test_two_workers_in_one_group_split_the_terminals_messages(
         store.close()
 
 
-class _Workers:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
-        log = open(self.tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([sys.executable, "-m", "fleet", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()
-        self.procs.append(proc)
-        return proc
-
-    def log(self, name: str) -> str:
-        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
-
-    def kill_all(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[_Workers]:
-    running = _Workers(tmp_path)
-    yield running
-    running.kill_all()
-
-
 def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
-    mosquitto: Any, tmp_path: Path, workers: _Workers, fleet_url: str
+    mosquitto: Any, tmp_path: Path, processes: Processes, fleet_url: str
 ) -> None:
     db = fleet_url  # a SQLite file, or a PostgreSQL database
     open_store(db).close()  # migrated once, before two processes open it
     broker = f"{mosquitto.host}:{mosquitto.port}"
     procs = [
-        workers.start("--db", db, "ingest", "--broker", broker, "--client-id", f"w-{i}", "--share", "g", name=f"w{i}")
+        processes.start(
+            f"w{i}", "fleet", "--db", db, "ingest", "--broker", broker, "--client-id", f"w-{i}", "--share", "g"
+        )
         for i in range(2)
     ]
     stores = [VoteStore(tmp_path / f"t{i}.db", f"term-{i}", SystemClock()) for i in range(3)]
@@ -142,7 +112,7 @@ def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
                 procs[0].send_signal(signal.SIGKILL)  # mid-stream, without a chance to clean up
             time.sleep(0.05)
         wait_until(lambda: all(s.depth() == 0 for s in stores), 60, "every terminal's queue empty")
-        assert procs[0].wait() == -signal.SIGKILL and procs[1].poll() is None, workers.log("w1")
+        assert procs[0].wait() == -signal.SIGKILL and procs[1].poll() is None, processes.log("w1")
     finally:
         for a in agents:
             a.stop()
@@ -154,14 +124,17 @@ def test_a_worker_sigkilled_mid_stream_loses_nothing_and_stores_nothing_twice(
 
 
 def test_the_supervisor_restarts_a_worker_that_dies_and_stops_them_all_on_sigterm(
-    mosquitto: Any, tmp_path: Path, workers: _Workers
+    mosquitto: Any, tmp_path: Path, processes: Processes
 ) -> None:
     db = tmp_path / "fleet.db"
     broker = f"{mosquitto.host}:{mosquitto.port}"
-    parent = workers.start("--db", str(db), "ingest", "--broker", broker, "--workers", "2", name="supervisor")
+    parent = processes.start("supervisor", "fleet", "--db", str(db), "ingest", "--broker", broker, "--workers", "2")
 
     def started() -> list[int]:
-        return [int(p) for p in re.findall(r"ingest worker \d started \(pid (\d+)\)", workers.log("supervisor"))]
+        return [
+            int(p)
+            for p in re.findall(r"ingest worker \d started \(pid (\d+)\)", processes.log("supervisor", tail=None))
+        ]
 
     wait_until(lambda: len(started()) == 2, 20, "two workers started")
     first = started()
@@ -170,7 +143,7 @@ def test_the_supervisor_restarts_a_worker_that_dies_and_stops_them_all_on_sigter
     replacement = started()[2]
     assert replacement not in first
     parent.send_signal(signal.SIGTERM)
-    assert parent.wait(20) == 0, workers.log("supervisor")
+    assert parent.wait(20) == 0, processes.log("supervisor")
     for pid in (first[1], replacement):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # both workers are gone with their supervisor

@@ -13,10 +13,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from device.clock import SystemClock
 from device.store import VoteStore
@@ -24,6 +22,7 @@ from fleet.store import open_store
 from sim.brokers import BrokerRunner
 from tests import waiting
 from tests.presses import assert_exactly_once
+from tests.processes import Processes
 
 VOTES = 1000
 TERMINALS = ("term-a01", "term-b02", "term-c03")
@@ -41,42 +40,6 @@ def pressed(db: Path) -> int:
         return 0
     finally:
         conn.close()
-
-
-class Processes:
-    """Child processes of one test, each killed at teardown whatever happened."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.children: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        """Start ``python -m args...`` with its output in ``name``.log."""
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([PY, "-m", *args], stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
-        log.close()
-        self.children.append(proc)
-        return proc
-
-    def log(self, name: str) -> str:
-        """What a child printed, for failure messages."""
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def kill_all(self) -> None:
-        """SIGKILL whatever still runs."""
-        for proc in self.children:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    """Start child processes that are killed at teardown."""
-    procs = Processes(tmp_path)
-    yield procs
-    procs.kill_all()
 
 
 def test_every_vote_arrives_exactly_once_through_broker_restart_ingest_kill_and_terminal_kill(
