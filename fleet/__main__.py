@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -53,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     _ingest_args(sub.add_parser("ingest", parents=[common], help="ingest votes from the broker (the default)"))
 
     results = sub.add_parser("results", parents=[common], help="print NPS and positive share per unit and question")
-    results.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of days (default {DEFAULT_TZ})")
     results.add_argument("--include-misuse", action="store_true", help="count votes flagged misuse too")
+
+    zone = sub.add_parser("zone", parents=[common], help="set the time zone of a unit's days (they are recounted)")
+    zone.add_argument("unit")
+    zone.add_argument("tz", help=f"IANA time zone, e.g. {DEFAULT_TZ} (every unit's default)")
+
+    rollup = sub.add_parser("rollup", parents=[common], help="check or rebuild the daily rollup the figures read")
+    rollup.add_argument("--rebuild", action="store_true", help="recount every day from the stored votes")
 
     assign = sub.add_parser("assign", parents=[common], help="place a terminal in a unit")
     assign.add_argument("device")
@@ -151,7 +158,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
                     c.duplicates,
                     c.acks_sent,
                     c.rejections or "none",
-                    format_table(scores_by_unit(reader.daily_counts())),
+                    format_table(scores_by_unit(reader.answer_counts())),
                 )
     finally:
         ingest.stop()
@@ -181,6 +188,24 @@ def _push_config(args: argparse.Namespace, store: FleetStore) -> int:
     return 0
 
 
+def _rollup(store: FleetStore, *, rebuild: bool) -> int:
+    """Rebuild the rollup, or compare it with a recount (read-only: the recount is rolled back)."""
+    if rebuild:
+        t0 = time.perf_counter()
+        rows = store.rebuild_rollup()
+        print(f"rollup rebuilt from {store.vote_count():,} votes: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
+        return 0
+    kept = store.rollup()
+    recounted = store.recount_rollup()
+    differ = {k for k in kept.keys() | recounted.keys() if kept.get(k, 0) != recounted.get(k, 0)}
+    if differ:
+        print(f"rollup differs from a recount of the votes in {len(differ):,} of {len(recounted):,} rows;")
+        print("run `hymy fleet rollup --rebuild`")
+        return 1
+    print(f"rollup agrees with a recount of the votes: {len(kept):,} rows")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``python -m fleet`` and ``hymy fleet``; returns the exit status."""
     parser = build_parser()
@@ -199,8 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ingest(args)
         with open_store(args.db) as store:
             if args.command == "results":
-                daily = store.daily_counts(tz=args.tz, include_misuse=args.include_misuse)
+                daily = store.answer_counts(include_misuse=args.include_misuse)
                 print(format_table(scores_by_unit(daily)))
+            elif args.command == "zone":
+                store.set_unit_zone(args.unit, args.tz)
+                print(f"{args.unit}: days are local days in {args.tz}")
+            elif args.command == "rollup":
+                return _rollup(store, rebuild=args.rebuild)
             elif args.command == "assign":
                 store.assign(args.device, args.unit)
                 print(f"{args.device} -> {args.unit}")

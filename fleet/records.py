@@ -64,6 +64,17 @@ class DailyCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerCounts:
+    """Counts of each answer for one (unit, question, scale) over a period of days."""
+
+    unit: str | None
+    question: str
+    scale: str
+    counts: tuple[int, ...]  # counts[a]: votes answered a
+    uncertain: int  # how many of them carry an uncertain time
+
+
+@dataclass(frozen=True, slots=True)
 class TerminalStatus:
     """What the fleet knows of one terminal: placement, liveness, health and configuration."""
 

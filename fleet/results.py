@@ -7,15 +7,15 @@ from datetime import date
 
 from protocol.scales import SCALES
 
-from .records import DailyCounts
+from .records import AnswerCounts, DailyCounts
 from .scores import Score, score
 
 #: A figure's identity: never two scales in one figure.
 Key = tuple[str | None, str, str]  # (unit, question, scale)
 
 
-def scores_by_unit(daily: Iterable[DailyCounts]) -> dict[Key, Score]:
-    """Sum the days and score each (unit, question, scale) on its own."""
+def scores_by_unit(daily: Iterable[DailyCounts | AnswerCounts]) -> dict[Key, Score]:
+    """Sum the days (or periods) and score each (unit, question, scale) on its own."""
     totals: dict[Key, list[int]] = {}
     for d in daily:
         key = (d.unit, d.question, d.scale)

@@ -7,14 +7,15 @@ embedded default, and PostgreSQL when one machine is outgrown. Every method is a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
 from protocol import Config, ConfigReport, Heartbeat, TerminalState, VoteBatch
 
-from .records import DailyCounts, Rejection, StoredVote, StoredVotes, TerminalStatus
+from .records import AnswerCounts, DailyCounts, Rejection, StoredVote, StoredVotes, TerminalStatus
 
 DEFAULT_TZ = "Europe/Helsinki"
 
@@ -88,13 +89,44 @@ class FleetStore(Protocol):
 
     def daily_counts(
         self,
-        tz: str = DEFAULT_TZ,
         include_misuse: bool = False,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
+        first_day: date | None = None,
+        last_day: date | None = None,
         unit: str | None = None,
+        units: Collection[str] | None = None,
     ) -> list[DailyCounts]:
-        """Answer counts per unit, question, scale and local day of each vote's best time; ``unit`` keeps one."""
+        """Answer counts per unit, question, scale and the unit's local day (from the rollup); ``unit`` keeps one."""
+        ...
+
+    def answer_counts(
+        self,
+        include_misuse: bool = False,
+        first_day: date | None = None,
+        last_day: date | None = None,
+        unit: str | None = None,
+        units: Collection[str] | None = None,
+    ) -> list[AnswerCounts]:
+        """Answer counts per unit, question and scale over a period of days (summed by the database)."""
+        ...
+
+    def rebuild_rollup(self) -> int:
+        """Recompute the daily rollup from the votes; returns its rows."""
+        ...
+
+    def rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
+        """Every non-empty row of the daily (or monthly) rollup by its key."""
+        ...
+
+    def recount_rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
+        """The rollup a rebuild would make now, without keeping it."""
+        ...
+
+    def set_unit_zone(self, unit: str, tz: str) -> None:
+        """Set the time zone of ``unit``'s days (its rollup is rebuilt)."""
+        ...
+
+    def unit_zones(self) -> dict[str, str]:
+        """Every known unit's time zone."""
         ...
 
     def close(self) -> None:

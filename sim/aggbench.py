@@ -1,29 +1,43 @@
-"""The fleet store's aggregation query (``daily_counts`` and per-unit scores) timed on a large generated table.
+"""The fleet's figures at scale: four dashboard queries read from the daily rollup, beside a scan of the votes.
 
 Rows go in through the store's own batch API (``add_vote_batches``) in large transactions, so the
-table, its indexes and its time-status columns are exactly what ingest would have written. This is
-the store's query, not a dashboard: the fleet web does not exist yet.
+votes, the rollup and their indexes are exactly what ingest would have written. Each query is timed
+twice in the same run: as the store answers it (``daily_counts``, which reads only the rollup) and as
+a scan of the raw votes table grouped the way the store grouped before the rollup existed (by unit,
+quarter hour and answer, folded into local days): the ceiling the rollup is measured against.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Collection
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
+from fleet.db.engine import database_url
+from fleet.db.rollup import BUCKET_MS
 from fleet.db.store import SqlFleetStore
-from fleet.results import scores_by_unit
+from fleet.db.tables import terminals, votes
+from fleet.results import scores_by_day, scores_by_unit
+from fleet.store import DEFAULT_TZ
 from protocol import Vote, VoteBatch
 
 UNITS = 50
 TERMINALS = 1000
 PER_BATCH = 500
 PER_COMMIT = 200  # batches per add_vote_batches call: 100,000 votes per transaction
+#: A service area: the units shown side by side.
+AREA = tuple(f"unit-{u:02d}" for u in range(10))
+ONE_UNIT = "unit-07"
 _NO_FLAGS: frozenset[str] = frozenset()
 
 
-def generate(store: SqlFleetStore, votes: int, start_ms: int) -> float:
-    """Write ``votes`` synthetic votes spread over a year, terminal after terminal; return seconds taken.
+def generate(store: SqlFleetStore, votes_: int, start_ms: int) -> float:
+    """Write ``votes_`` synthetic votes spread over a year, terminal after terminal; return seconds taken.
 
     Each terminal's whole history goes in before the next one's, so every insert lands at the end
     of the (device, seq) key, as a terminal's own batches do. Interleaving a thousand terminals per
@@ -32,14 +46,14 @@ def generate(store: SqlFleetStore, votes: int, start_ms: int) -> float:
     table holds the same rows either way; the aggregation scans all of them whatever their order.
     """
     t0 = time.perf_counter()
-    per_terminal = -(-votes // TERMINALS)
+    per_terminal = -(-votes_ // TERMINALS)
     step_ms = 365 * 86_400_000 // max(1, per_terminal)
     new = tuple.__new__  # Vote(...) with every field given, without the NamedTuple's Python-level __new__
     pending: list[VoteBatch] = []
     written = 0
     batch_id = 0
     for t in range(TERMINALS):
-        n = min(per_terminal, votes - written)
+        n = min(per_terminal, votes_ - written)
         if n <= 0:
             break
         device = f"agg-{t:04d}"
@@ -78,42 +92,113 @@ def generate(store: SqlFleetStore, votes: int, start_ms: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_aggregate(workdir: Path, votes: int, rounds: int | None = None) -> dict[str, Any]:
-    """Generate ``votes`` and time daily_counts (a year of days, 50 units) and the per-unit scores over it.
+class RawScan:
+    """Daily counts straight from the votes table: what every figure cost before the rollup."""
 
-    Three rounds of each query, or one above 2 million votes, where the all-time query takes about a minute.
+    def __init__(self, target: str | Path) -> None:
+        self._engine = sa.create_engine(database_url(target))
+        self._zone = ZoneInfo(DEFAULT_TZ)
+
+    def daily(self, since_ms: int | None = None, units: Collection[str] | None = None) -> list[Any]:
+        """Rows shaped like ``daily_counts``' (unit, question, scale, day, counts), from a scan."""
+        c, t = votes.c, terminals.c
+        unit_of = sa.func.coalesce(c.unit, t.unit)
+        bucket = c.best // sa.literal_column(str(BUCKET_MS), sa.BigInteger)
+        query = (
+            sa.select(unit_of, c.question, c.scale, bucket, c.answer, sa.func.count())
+            .select_from(votes.outerjoin(terminals, t.device == c.device))
+            .where(c.misuse == sa.false())
+            .group_by(unit_of, c.question, c.scale, bucket, c.answer)
+        )
+        if since_ms is not None:
+            query = query.where(c.best >= since_ms)
+        if units is not None:
+            query = query.where(unit_of.in_(sorted(units)))
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        days: dict[int, date] = {}
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for unit, question, scale, b, answer, n in rows:
+            day = days.get(b)
+            if day is None:
+                day = days[b] = datetime.fromtimestamp(b * BUCKET_MS / 1000, self._zone).date()
+            counts = groups.setdefault((unit, question, scale, day), [0] * 11)
+            counts[answer] += int(n)
+        return [_Daily(k, v) for k, v in groups.items()]
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+class _Daily:
+    """The fields of DailyCounts the scoring functions read."""
+
+    __slots__ = ("unit", "question", "scale", "day", "counts")
+
+    def __init__(self, key: tuple[Any, ...], counts: list[int]) -> None:
+        self.unit, self.question, self.scale, self.day = key
+        self.counts = tuple(counts)
+
+
+def _start_ms(day: date) -> int:
+    """When ``day`` begins in the default zone (every generated unit's), in ms."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(DEFAULT_TZ)).timestamp() * 1000)
+
+
+def _timed(fn: Callable[[], Any], rounds: int) -> tuple[list[float], Any]:
+    times, out = [], None
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(round(time.perf_counter() - t0, 3))
+    return times, out
+
+
+def bench_aggregate(target: str | Path, votes_: int, rounds: int | None = None) -> dict[str, Any]:
+    """Generate ``votes_`` into the store ``target`` (a new SQLite file or an empty PostgreSQL database) and
+    time the four dashboard queries from the rollup and from a raw scan.
+
+    Three rounds of each, or one raw round above 2 million votes, where a raw all-time scan takes a minute.
     """
-    rounds = rounds or (3 if votes <= 2_000_000 else 1)
-    store = SqlFleetStore(workdir / "agg-fleet.db", synchronous="NORMAL")
+    rounds = rounds or 3
+    raw_rounds = 3 if votes_ <= 2_000_000 else 1
+    today = datetime.now(ZoneInfo(DEFAULT_TZ)).date()
+    month_ago, year_ago = today - timedelta(days=30), today - timedelta(days=365)
+    store = SqlFleetStore(target, synchronous="NORMAL")
+    raw = RawScan(target)
     try:
-        gen_s = generate(store, votes, int(time.time() * 1000) - 366 * 86_400_000)
+        gen_s = generate(store, votes_, int(time.time() * 1000) - 366 * 86_400_000)
         stored = store.vote_count()
-        times = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            daily = store.daily_counts()
-            scores = scores_by_unit(daily)
-            times.append(time.perf_counter() - t0)
-        month = []
-        since = int(time.time() * 1000) - 31 * 86_400_000
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            scores_by_unit(store.daily_counts(since_ms=since))
-            month.append(time.perf_counter() - t0)
-        one_unit = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            scores_by_unit(store.daily_counts(unit="unit-07"))
-            one_unit.append(time.perf_counter() - t0)
+        rollup_rows = len(store.rollup())
+        queries: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+            "all_time": (
+                lambda: scores_by_unit(store.answer_counts()),
+                lambda: scores_by_unit(raw.daily()),  # type: ignore[arg-type]
+            ),
+            "last_31_days": (
+                lambda: scores_by_unit(store.answer_counts(first_day=month_ago)),
+                lambda: scores_by_unit(raw.daily(since_ms=_start_ms(month_ago))),  # type: ignore[arg-type]
+            ),
+            "unit_year_trend": (
+                lambda: scores_by_day(store.daily_counts(unit=ONE_UNIT, first_day=year_ago)),
+                lambda: scores_by_day(raw.daily(since_ms=_start_ms(year_ago), units=[ONE_UNIT])),  # type: ignore[arg-type]
+            ),
+            "area_side_by_side": (
+                lambda: scores_by_unit(store.answer_counts(units=AREA)),
+                lambda: scores_by_unit(raw.daily(units=AREA)),  # type: ignore[arg-type]
+            ),
+        }
+        figures: dict[str, Any] = {}
+        for name, (ours, scan) in queries.items():
+            ours_s, ours_out = _timed(ours, rounds)
+            scan_s, scan_out = _timed(scan, raw_rounds)
+            n_ours = sum(s.n for s in ours_out.values())
+            n_scan = sum(s.n for s in scan_out.values())
+            figures[name] = {"rollup_s": ours_s, "scan_s": scan_s, "n": n_ours, "same_n": n_ours == n_scan}
     finally:
+        raw.close()
         store.close()
-    return {
-        "votes": stored,
-        "generate_s": round(gen_s, 1),
-        "daily_rows": len(daily),
-        "units": len(scores),
-        "all_time_s": [round(t, 2) for t in times],
-        "last_31_days_s": [round(t, 2) for t in month],
-        "one_unit_s": [round(t, 2) for t in one_unit],
-        "db_mib": round((workdir / "agg-fleet.db").stat().st_size / 2**20),
-    }
+    out = {"votes": stored, "generate_s": round(gen_s, 1), "rollup_rows": rollup_rows, **figures}
+    if isinstance(target, Path):
+        out["db_mib"] = round(target.stat().st_size / 2**20)
+    return out

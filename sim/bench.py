@@ -35,11 +35,12 @@ from fleet.store import open_store
 from protocol import FleetState, decode_payload
 from protocol.topics import FLEET_STATE
 
-from .aggbench import UNITS, bench_aggregate
+from .aggbench import AREA, ONE_UNIT, UNITS, bench_aggregate
 from .brokers import MosquittoBroker
 from .capacity import ACK_P99_BOUND_S, DEFAULT_STEPS, bench_capacity
 from .ceiling import bare_commit, bare_commit_latencies, open_bare_db, run_bare_ingest
 from .load import make_batches, publish_load
+from .pgdb import DEFAULT_PG_SERVER, answers, scratch_database
 
 #: Targets from the core issue, as ratios to the ceiling (or seconds).
 INGEST_TARGET = 0.5
@@ -539,14 +540,45 @@ def report(results: dict[str, Any]) -> str:
     r = results.get("capacity")
     if r:
         lines += _capacity_lines(r)
-    r = results.get("aggregate")
-    if r:
-        lines.append(
-            f"fleet store aggregation query (daily_counts + per-unit scores; not a dashboard) at {r['votes']:,} votes"
-            f" ({r['daily_rows']:,} unit-days, generated in {r['generate_s']} s): all time {r['all_time_s']} s,"
-            f" last 31 days {r['last_31_days_s']} s, one unit of {UNITS} all time {r['one_unit_s']} s"
-        )
+    for engine in ("sqlite", "postgresql"):
+        r = results.get(f"aggregate_{engine}")
+        if r:
+            lines += _aggregate_lines(engine, r)
     return "\n".join(lines)
+
+
+def _aggregate_lines(engine: str, r: dict[str, Any]) -> list[str]:
+    if "error" in r:
+        return [f"aggregation on {engine}: not run: {r['error']}"]
+    lines = [
+        f"aggregation on {engine} at {r['votes']:,} votes ({r['rollup_rows']:,} rollup rows, generated in"
+        f" {r['generate_s']} s), seconds per query from the rollup vs a scan of the votes (target under"
+        f" {AGG_TARGET_S * 1000:.0f} ms from the rollup):"
+    ]
+    for name, label in AGG_QUERIES.items():
+        q = r[name]
+        ok = max(q["rollup_s"]) < AGG_TARGET_S
+        same = "" if q["same_n"] else "  (COUNTS DIFFER from the scan)"
+        lines.append(f"  {label:<44} rollup {q['rollup_s']} vs scan {q['scan_s']}  n={q['n']:,}: {_verdict(ok)}{same}")
+    return lines
+
+
+#: Aggregation queries, as the report names them.
+AGG_QUERIES = {
+    "all_time": f"all-time scores of all {UNITS} units",
+    "last_31_days": "the last 31 days, every unit",
+    "unit_year_trend": f"one unit's daily trend for a year ({ONE_UNIT})",
+    "area_side_by_side": f"a service area's {len(AREA)} units side by side",
+}
+AGG_TARGET_S = 0.2
+
+
+def _on_postgresql(server: str, votes: int) -> dict[str, Any]:
+    """The aggregation benchmark in a scratch database on ``server`` (dropped after)."""
+    if not answers(server):
+        return {"error": f"no PostgreSQL answers at {server} (give --pg SERVER, or --pg none)"}
+    with scratch_database(server, "hymy_bench") as url:
+        return bench_aggregate(url, votes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -571,6 +603,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"terminals at each capacity step (default {' '.join(map(str, DEFAULT_STEPS))})",
     )
     p.add_argument("--cap-window", type=float, default=60.0, help="real seconds measured at each capacity step (60)")
+    p.add_argument(
+        "--pg",
+        default=DEFAULT_PG_SERVER,
+        metavar="SERVER",
+        help=f"PostgreSQL server for the PostgreSQL runs (a scratch database is made and dropped; default"
+        f" {DEFAULT_PG_SERVER}; 'none' skips them)",
+    )
     p.add_argument("--quick", action="store_true", help="smaller loads (a smoke run, not for figures)")
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours and bare per ingest load")
     p.add_argument("--json", type=Path, default=Path("bench-results/bench.json"), help="where to write the figures")
@@ -612,9 +651,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if "aggregate" in parts:
+            agg_votes = 50_000 if quick else args.agg_votes
             steps.append(
-                ("aggregate", "aggregate", lambda: bench_aggregate(workdir, 50_000 if quick else args.agg_votes))
+                ("aggregate", "aggregate_sqlite", lambda: bench_aggregate(workdir / "agg-fleet.db", agg_votes))
             )
+            if args.pg != "none":
+                steps.append(("aggregate", "aggregate_postgresql", lambda: _on_postgresql(args.pg, agg_votes)))
         if "kiosk" in parts:
             steps.append(("kiosk", "kiosk", lambda: bench_kiosk(workdir, 50 if quick else 500)))
         for _, key, step in steps:

@@ -228,7 +228,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         final = _frame(reader, ingest, sims, names, time.monotonic() - started)
         view.show(final, final=True)
         health = _health(ingest, reader, sims)
-        shown = sum(s.n for s in scores_by_unit(reader.daily_counts()).values())
+        shown = sum(s.n for s in scores_by_unit(reader.answer_counts()).values())
         misuse = health.stored - reader.vote_count(include_misuse=False)
         why = "Ctrl-C" if stop.signal == signal.SIGINT else "SIGTERM" if stop.signal is not None else "time is up"
         print(
@@ -245,7 +245,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _frame(reader: FleetStore, ingest: Ingest, sims: SimTerminals, names: dict[str, str], elapsed: float) -> str:
     """One screenful: the results table and the fleet's health line."""
-    scores = scores_by_unit(reader.daily_counts())
+    scores = scores_by_unit(reader.answer_counts())
     return render_results(scores, names, elapsed) + "\n" + _health(ingest, reader, sims).line()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -21,19 +20,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from fleet.db.tables import metadata
+from sim.pgdb import answers, scratch_database
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _answers(server: str) -> bool:
-    engine = sa.create_engine(f"{server}/postgres", connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            return True
-    except sa.exc.OperationalError:
-        return False
-    finally:
-        engine.dispose()
 
 
 def _free_port() -> int:
@@ -98,27 +87,15 @@ def throwaway_server() -> Iterator[str]:
 @contextmanager
 def fleet_test_database() -> Iterator[str]:
     """A fresh database with a random name for one test run; its URL; dropped afterwards."""
-    server = os.environ.get("HYMY_TEST_PG", "").replace("postgresql://", "postgresql+psycopg://")
-    with _server(server) as base:
-        name = f"hymy_test_{secrets.token_hex(4)}"
-        admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f"CREATE DATABASE {name}")
-            try:
-                yield f"{base}/{name}"
-            finally:
-                with admin.connect() as conn:
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            admin.dispose()
+    with _server(os.environ.get("HYMY_TEST_PG", "")) as base, scratch_database(base, "hymy_test") as url:
+        yield url
 
 
 @contextmanager
 def _server(explicit: str) -> Iterator[str]:
     if explicit:
         yield explicit  # asked for by name: a server that does not answer is a failure, not a skip
-    elif _answers(DEFAULT_SERVER):
+    elif answers(DEFAULT_SERVER):
         yield DEFAULT_SERVER
     else:
         with throwaway_server() as url:

@@ -26,7 +26,8 @@ class Prepared:
             raise TypeError(f"{dialect.name}: engines must use a positional paramstyle (got {dialect.paramstyle})")
         self.sql = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup)
-        self._fixed = dict(compiled.params)  # values given in the construct itself (e.g. a status)
+        # Values given in the construct itself (e.g. a status), as opposed to bindparam()s left to the caller.
+        self._fixed = {n: v for n, v in compiled.params.items() if not compiled.binds[n].required}
 
     def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         """The positional arguments for ``params`` (names as given to bindparam)."""
@@ -41,6 +42,8 @@ class Prepared:
 
     def executemany(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
         """Run for every row (tuples already in ``names`` order); how many rows it changed."""
+        if self._fixed:  # the tuples carry only the named parameters: a constant bound in the construct is lost
+            raise TypeError(f"executemany of a statement with bound constants {sorted(self._fixed)}: use literals")
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.executemany(self.sql, rows)
         return int(cursor.rowcount)

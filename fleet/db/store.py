@@ -19,9 +19,9 @@ import operator
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,12 +39,32 @@ from protocol.scales import SCALES
 from protocol.topics import check_device_id
 
 from ..errors import ConfigError, StoreError
-from ..records import CORRECTED, SYNCED, UNCERTAIN, DailyCounts, Rejection, StoredVote, StoredVotes, TerminalStatus
-from ..store import DEFAULT_TZ
+from ..records import (
+    CORRECTED,
+    SYNCED,
+    UNCERTAIN,
+    AnswerCounts,
+    DailyCounts,
+    Rejection,
+    StoredVote,
+    StoredVotes,
+    TerminalStatus,
+)
 from .engine import BEGIN_KEY, BEGIN_WRITE, create_fleet_engine, database_url, is_sqlite, upsert
 from .migrate import migrate
 from .prepared import Prepared
-from .tables import clock_anchors, desired_configs, rejection_counts, rejection_log, terminals, votes
+from .rollup import Facts, Rollup, rollup_rows
+from .tables import (
+    clock_anchors,
+    daily_rollup,
+    desired_configs,
+    monthly_rollup,
+    rejection_counts,
+    rejection_log,
+    terminals,
+    units,
+    votes,
+)
 
 #: Already-corrected votes are rewritten only when their boot's offset moves by more than this:
 #: smaller moves are clock jitter between points, and rewriting a long offline backlog on every
@@ -52,9 +72,7 @@ from .tables import clock_anchors, desired_configs, rejection_counts, rejection_
 CORRECTION_TOLERANCE_MS = 1000
 #: Rejections kept in the log of recent ones (the counters are kept for ever).
 REJECTION_LOG_SIZE = 1000
-#: Aggregation groups by quarter hours in SQL, then by local day in Python: every time zone's
-#: UTC offset is a multiple of 15 minutes, so a quarter hour never straddles local midnight.
-_BUCKET_MS = 15 * 60 * 1000
+_EMPTY = sa.literal_column("''", sa.Text)  # a literal, so PostgreSQL sees the grouped CASE as the selected one
 
 #: The order of the tuples the hot path builds (a Vote's first eleven fields, then the rest).
 _VOTE_ROW = (
@@ -142,6 +160,59 @@ def _upsert_terminal(
     conn.execute(stmt.on_conflict_do_update(index_elements=[_T.device], set_=update))
 
 
+_DAY = timedelta(days=1)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def spans_of(first: date | None, last: date | None) -> list[tuple[bool, date | None, date | None]]:
+    """The days [first, last] (None: unbounded) as (months?, lo, hi) spans, hi exclusive: whole months
+    to read from the monthly rollup and the ragged days at either end from the daily one."""
+    lo_month = None if first is None else first if first.day == 1 else _next_month(first)
+    hi_month = None if last is None else _next_month(last) if (last + _DAY).day == 1 else last.replace(day=1)
+    end = None if last is None else last + _DAY
+    if lo_month is not None and hi_month is not None and lo_month >= hi_month:
+        return [(False, first, end)]  # no whole month inside
+    spans: list[tuple[bool, date | None, date | None]] = [(True, lo_month, hi_month)]
+    if first is not None and lo_month is not None and first < lo_month:
+        spans.append((False, first, lo_month))
+    if end is not None and hi_month is not None and hi_month < end:
+        spans.append((False, hi_month, end))
+    return spans
+
+
+def _counts_query(
+    table: sa.Table, by_day: bool, include_misuse: bool, lo: date | None, hi: date | None, wanted: list[str] | None
+) -> sa.Select[Any]:
+    """Sums of a rollup table's counts per (unit, question, scale[, day], answer) over [lo, hi).
+
+    A row kept under a terminal (its votes named no unit) counts for the unit the terminal is placed in.
+    """
+    r = table.c
+    unit_of = sa.case((r.unit == _EMPTY, _T.unit), else_=r.unit)
+    uncertain = sa.func.sum(sa.case((r.uncertain, r["count"]), else_=0))
+    keys = (unit_of, r.question, r.scale, *((r.day,) if by_day else ()), r.answer)
+    query = (
+        sa.select(
+            unit_of, r.question, r.scale, r.day if by_day else sa.null(), r.answer, sa.func.sum(r["count"]), uncertain
+        )
+        .select_from(table.outerjoin(terminals, sa.and_(r.unit == _EMPTY, _T.device == r.device)))
+        .group_by(*keys)
+    )
+    if not include_misuse:
+        query = query.where(r.misuse == sa.false())
+    if lo is not None:
+        query = query.where(r.day >= lo)
+    if hi is not None:
+        query = query.where(r.day < hi)
+    if wanted is not None:
+        # Written as two branches, so the units' own rows are ranges of the rollup's key.
+        query = query.where(sa.or_(r.unit.in_(wanted), sa.and_(r.unit == _EMPTY, _T.unit.in_(wanted))))
+    return query
+
+
 class SqlFleetStore:
     """FleetStore on SQLite or PostgreSQL; safe to share between threads (calls are serialised)."""
 
@@ -187,6 +258,7 @@ class SqlFleetStore:
         self._get_anchor = Prepared(_ANCHOR, dialect)
         self._correct = Prepared(_CORRECT, dialect)
         self._device_lock = None if is_sqlite(self._conn) else Prepared(_DEVICE_LOCK, dialect)
+        self._rollup = Rollup(self._conn, dialect)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -360,18 +432,22 @@ class SqlFleetStore:
                     status = UNCERTAIN  # until an anchor of its boot is known, below
                 rows.append((device, store, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
         with self._write(*(b.device for b in batches)) as conn:
+            facts = Facts()
             offsets: dict[tuple[str, str], int | None] = {}
             for key, point in points.items():
-                offsets[key] = self._advance_anchor(conn, key[0], key[1], point)
+                offsets[key] = self._advance_anchor(conn, key[0], key[1], point, facts)
             for i in unsynced:
                 row = rows[i]
                 key = (row[0], row[9])  # (device, boot)
                 if key not in offsets:
-                    offsets[key] = self._advance_anchor(conn, key[0], key[1], None)
+                    offsets[key] = self._advance_anchor(conn, key[0], key[1], None, facts)
                 offset = offsets[key]
                 if offset is not None:
                     rows[i] = row[:18] + (row[8] + offset, CORRECTED)  # best = mono + offset
-            new = self._insert_vote.executemany(conn, rows) if rows else 0
+            stored = self._insert_new(conn, rows)
+            new = len(stored)
+            facts.add_rows(stored)
+            self._rollup.apply(conn, facts)
             # Some were stored already: usually replays, but a terminal that reuses seqs of its
             # series (a copied database, a broken terminal) sends new presses under taken identities.
             # Those must not be acked (the terminal would drop them): they are refused instead.
@@ -388,6 +464,39 @@ class SqlFleetStore:
                 ranges.append(seq_ranges(v.seq for v in b.votes))
                 refused.append(())
         return StoredVotes(ranges, new, total - new - len(conflicts), sorted(conflicts), refused)
+
+    def _insert_new(self, conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Insert the rows whose identity is not stored yet; return exactly those (the rollup counts them).
+
+        Usually every row is new, and one INSERT … ON CONFLICT DO NOTHING shows it by its row count.
+        Otherwise (replays, overlaps) it is undone to a savepoint, and only the rows not stored yet,
+        first copy of each, are inserted again.
+        """
+        if not rows:
+            return rows
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SAVEPOINT hymy_votes")
+        if self._insert_vote.executemany(conn, rows) == len(rows):
+            cursor.execute("RELEASE SAVEPOINT hymy_votes")
+            return rows
+        cursor.execute("ROLLBACK TO SAVEPOINT hymy_votes")
+        cursor.execute("RELEASE SAVEPOINT hymy_votes")
+        taken: set[tuple[str, str, int]] = set()
+        series: dict[tuple[str, str], list[int]] = {}
+        for row in rows:
+            series.setdefault((row[0], row[1]), []).append(row[2])
+        for (device, store), seqs in series.items():
+            query = sa.select(_C.seq).where(_C.device == device, _C.store == store, _C.seq.in_(seqs))
+            taken.update((device, store, seq) for (seq,) in conn.execute(query))
+        fresh = []
+        for row in rows:
+            identity = (row[0], row[1], row[2])
+            if identity not in taken:
+                taken.add(identity)  # a second copy in this call is a duplicate too
+                fresh.append(row)
+        if fresh and self._insert_vote.executemany(conn, fresh) != len(fresh):
+            raise StoreError(f"fleet database {self.url}: votes appeared while their batch was stored")
+        return fresh
 
     @staticmethod
     def _conflicts(conn: Connection, batches: Sequence[VoteBatch]) -> set[tuple[str, str, int]]:
@@ -418,8 +527,13 @@ class SqlFleetStore:
         if point is None or mono > point[1]:
             points[key] = (wall, mono)
 
-    def _advance_anchor(self, conn: Connection, device: str, boot: str, point: tuple[int, int] | None) -> int | None:
-        """Move the boot's anchor to ``point`` if later, re-correct its stored votes; return the offset."""
+    def _advance_anchor(
+        self, conn: Connection, device: str, boot: str, point: tuple[int, int] | None, facts: Facts
+    ) -> int | None:
+        """Move the boot's anchor to ``point`` if later, re-correct its stored votes; return the offset.
+
+        Corrected votes move in the rollup from the day of their old time to the day of the new one.
+        """
         key = {"k_device": device, "k_boot": boot}
         row = self._get_anchor.execute(conn, key).fetchone()
         if point is None or (row is not None and point[1] <= row[1]):
@@ -427,7 +541,9 @@ class SqlFleetStore:
         offset = point[0] - point[1]
         applied = None if row is None else row[2]
         if applied is None or abs(offset - applied) > CORRECTION_TOLERANCE_MS:
+            self._rollup.add_boot(conn, facts, device, boot, -1)
             self._correct.execute(conn, {**key, "k_offset": offset})
+            self._rollup.add_boot(conn, facts, device, boot, 1)
             applied = offset
         self._set_anchor.execute(conn, {**key, "k_wall": point[0], "k_mono": point[1], "k_applied": applied})
         return offset
@@ -475,52 +591,122 @@ class SqlFleetStore:
 
     def daily_counts(
         self,
-        tz: str = DEFAULT_TZ,
         include_misuse: bool = False,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
+        first_day: date | None = None,
+        last_day: date | None = None,
         unit: str | None = None,
+        units: Collection[str] | None = None,
     ) -> list[DailyCounts]:
-        """Answer counts per unit, question, scale and local day of each vote's best time; ``unit`` keeps one."""
-        zone = ZoneInfo(tz)
-        unit_of = sa.func.coalesce(_C.unit, _T.unit)
-        # A literal divisor: the grouped expression must be the selected one on PostgreSQL, bind for bind.
-        bucket = _C.best // sa.literal_column(str(_BUCKET_MS), sa.BigInteger)
-        uncertain_count = sa.func.sum(sa.case((_C.time_status == UNCERTAIN, 1), else_=0))
-        query = (
-            sa.select(unit_of, _C.question, _C.scale, bucket, _C.answer, sa.func.count(), uncertain_count)
-            .select_from(votes.outerjoin(terminals, _T.device == _C.device))
-            .where(_C.best >= (since_ms or 0), _C.best < (2**63 - 1 if until_ms is None else until_ms))
-            .group_by(unit_of, _C.question, _C.scale, bucket, _C.answer)
-        )
-        if not include_misuse:
-            query = query.where(_C.misuse == sa.false())
-        if unit is not None:
-            # A unit's terminals are few: filtering before the grouping leaves far fewer rows to sort.
-            query = query.where(unit_of == unit)
-        with self._read() as conn:
-            rows = conn.execute(query).all()
-        days: dict[int, date] = {}
-        groups: dict[tuple[str | None, str, str, date], tuple[list[int], list[int]]] = {}
-        for unit_, question, scale, bucket_, answer, count, uncertain in rows:
-            sc = SCALES.get(scale)
-            if sc is None or not 0 <= answer < sc.size:  # cannot happen: the codec checked both
-                continue
-            day = days.get(bucket_)
-            if day is None:
-                day = days[bucket_] = datetime.fromtimestamp(bucket_ * _BUCKET_MS / 1000, zone).date()
-            key = (unit_, question, scale, day)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = ([0] * sc.size, [0])
-            group[0][answer] += count
-            group[1][0] += int(uncertain)
-        return [
-            DailyCounts(unit_, question, scale, day, tuple(counts), uncertain[0])
-            for (unit_, question, scale, day), (counts, uncertain) in sorted(
-                groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1], kv[0][2], kv[0][3])
-            )
+        """Answer counts per unit, question, scale and local day, from the rollup; days are inclusive.
+
+        A day is the unit's own local day. Votes that named no unit count for the unit their terminal
+        is placed in now (None if it is placed nowhere); ``unit`` keeps one unit, ``units`` several
+        (a service area's, side by side).
+        """
+        spans = [(daily_rollup, first_day, None if last_day is None else last_day + _DAY)]
+        groups = self._counts(True, include_misuse, spans, unit, units)
+        return [DailyCounts(u, q, s, day, counts, n) for (u, q, s, day), (counts, n) in groups if day is not None]
+
+    def answer_counts(
+        self,
+        include_misuse: bool = False,
+        first_day: date | None = None,
+        last_day: date | None = None,
+        unit: str | None = None,
+        units: Collection[str] | None = None,
+    ) -> list[AnswerCounts]:
+        """Answer counts per unit, question and scale over a period of days (inclusive), summed by the
+        database: whole months from the monthly rollup, the ragged ends from the daily one. A
+        dashboard's table of units, one row per figure; arguments as daily_counts'."""
+        spans = [
+            (monthly_rollup if months else daily_rollup, lo, hi) for months, lo, hi in spans_of(first_day, last_day)
         ]
+        groups = self._counts(False, include_misuse, spans, unit, units)
+        return [AnswerCounts(u, q, s, counts, uncertain) for (u, q, s, _), (counts, uncertain) in groups]
+
+    def _counts(
+        self,
+        by_day: bool,
+        include_misuse: bool,
+        spans: list[tuple[sa.Table, date | None, date | None]],
+        unit: str | None,
+        units: Collection[str] | None,
+    ) -> list[tuple[tuple[str | None, str, str, date | None], tuple[tuple[int, ...], int]]]:
+        """Sum rollup rows per (unit, question, scale[, day], answer) over spans [lo, hi) of their tables."""
+        wanted = (
+            None if unit is None and units is None else sorted({*(units or ()), *(() if unit is None else (unit,))})
+        )
+        groups: dict[tuple[str | None, str, str, date | None], tuple[list[int], list[int]]] = {}
+        with self._read() as conn:
+            for table, lo, hi in spans:
+                for unit_, question, scale, day_, answer, count, uncertain_ in conn.execute(
+                    _counts_query(table, by_day, include_misuse, lo, hi, wanted)
+                ):
+                    sc = SCALES.get(scale)
+                    if sc is None or not 0 <= answer < sc.size:  # cannot happen: the codec checked both
+                        continue
+                    key = (unit_, question, scale, day_)
+                    group = groups.get(key)
+                    if group is None:
+                        group = groups[key] = ([0] * sc.size, [0])
+                    group[0][answer] += int(count)
+                    group[1][0] += int(uncertain_)
+        return [
+            (key, (tuple(counts), uncertain_[0]))
+            for key, (counts, uncertain_) in sorted(
+                groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1], kv[0][2], kv[0][3] or date.min)
+            )
+            if any(counts)
+        ]
+
+    def rebuild_rollup(self) -> int:
+        """Recompute the whole rollup from the votes in one transaction; returns its rows."""
+        with self._write() as conn:
+            return self._rollup.rebuild(conn)
+
+    def recount_rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
+        """The rollup a rebuild would make now, without keeping it (its transaction is rolled back)."""
+        with self._lock:
+            if self._depth:
+                raise StoreError("recount_rollup cannot run inside a transaction")
+            conn = self._live()
+            tx = self._begin(conn, write=True)
+            try:
+                self._rollup.rebuild(conn)
+                return dict(rollup_rows(conn, monthly_rollup if monthly else daily_rollup))
+            except _DB_ERRORS as exc:
+                raise StoreError(f"fleet database {self.url}: {exc}") from exc
+            finally:
+                if tx.is_active:
+                    tx.rollback()
+
+    def rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
+        """Every non-empty row of the daily (or monthly) rollup by its key, for checks (compare with a recount)."""
+        with self._read() as conn:
+            return dict(rollup_rows(conn, monthly_rollup if monthly else daily_rollup))
+
+    def set_unit_zone(self, unit: str, tz: str) -> None:
+        """Set the time zone of ``unit``'s days; its rollup is rebuilt in the same transaction."""
+        if not ID_RE.match(unit):
+            raise ValueError(f"bad unit id {unit!r}")
+        try:
+            ZoneInfo(tz)
+        except (ValueError, KeyError, OSError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {tz!r}") from exc
+        with self._write() as conn:
+            stmt = upsert(conn, units).values(unit=unit, tz=tz)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[units.c.unit], set_={"tz": stmt.excluded.tz}))
+            placed = sa.select(_T.device).where(_T.unit == unit).scalar_subquery()
+            self._rollup.rebuild(
+                conn,
+                sa.or_(_C.unit == unit, sa.and_(_C.unit.is_(None), _C.device.in_(placed))),
+                scope=lambda t: sa.or_(t.c.unit == unit, sa.and_(t.c.unit == _EMPTY, t.c.device.in_(placed))),
+            )
+
+    def unit_zones(self) -> dict[str, str]:
+        """Every known unit's time zone."""
+        with self._read() as conn:
+            return {u: tz for u, tz in conn.execute(sa.select(units.c.unit, units.c.tz).order_by(units.c.unit))}
 
     # -- terminals -----------------------------------------------------------------------------
 
@@ -565,7 +751,9 @@ class SqlFleetStore:
         with self._write(hb.device) as conn:
             _upsert_terminal(conn, hb.device, figures)
             if hb.synced:
-                self._advance_anchor(conn, hb.device, hb.boot, (hb.wall, hb.mono))
+                facts = Facts()
+                self._advance_anchor(conn, hb.device, hb.boot, (hb.wall, hb.mono), facts)
+                self._rollup.apply(conn, facts)
 
     def record_config_report(self, report: ConfigReport, received_ms: int) -> None:
         """Record which configuration version the terminal applied or rejected, and why."""
@@ -590,8 +778,17 @@ class SqlFleetStore:
             raise ValueError(str(exc)) from exc
         if unit is not None and not ID_RE.match(unit):
             raise ValueError(f"bad unit id {unit!r}")
-        with self._write() as conn:
+        with self._write(device) as conn:
+            before = conn.execute(sa.select(_T.unit).where(_T.device == device)).first()
             _upsert_terminal(conn, device, {"unit": unit})
+            if before is None or before[0] != unit:
+                # Its unitless votes follow it: their days are days in the zone of the unit it moves to.
+                self._rollup.rebuild(
+                    conn,
+                    _C.device == device,
+                    _C.unit.is_(None),
+                    scope=lambda t: sa.and_(t.c.unit == _EMPTY, t.c.device == device),
+                )
 
     def terminal(self, device: str) -> TerminalStatus | None:
         """What is known of one terminal, or None if it has never been seen or assigned."""

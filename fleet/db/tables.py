@@ -127,3 +127,50 @@ rejection_log = sa.Table(
     sa.Column("device", sa.Text),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+#: Each unit's time zone: its days (the rollup's, the dashboards') are local days there. A unit is
+#: added with the default zone the first time a vote names it or a terminal is placed in it.
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("unit", sa.Text, primary_key=True),
+    sa.Column("tz", sa.Text, nullable=False),
+)
+
+ROLLUP_KEY: tuple[str, ...] = tuple(
+    "unit device question scale day answer role reason misuse after_hours uncertain".split()
+)
+
+
+def _rollup_table(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("unit", sa.Text, nullable=False),
+        sa.Column("device", sa.Text, nullable=False),
+        sa.Column("question", sa.Text, nullable=False),
+        sa.Column("scale", sa.Text, nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("answer", sa.Integer, nullable=False),
+        sa.Column("role", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("misuse", sa.Boolean, nullable=False),
+        sa.Column("after_hours", sa.Boolean, nullable=False),
+        sa.Column("uncertain", sa.Boolean, nullable=False),
+        sa.Column("count", BigInt, nullable=False),
+        sa.PrimaryKeyConstraint(*ROLLUP_KEY),
+        sqlite_with_rowid=False,  # clustered by its key: one unit's rows are adjacent pages
+    )
+
+
+#: Votes counted per local day, kept in the transaction that stores or corrects them (rollup.py), so
+#: no figure ever scans the votes. A vote that names no unit is kept under its terminal (``unit`` "",
+#: ``device`` set) and counts for wherever that terminal is placed when the figures are read; a vote
+#: that names its unit has ``device`` "". "No role" and "no reason" are "" (key columns are not null).
+daily_rollup = _rollup_table("daily_rollup")
+# "The last 31 days of every unit" reads a range of days across all units.
+sa.Index("daily_rollup_day", daily_rollup.c.day)
+#: The same counts per local month (``day`` is the month's first day): a year of a unit is 12 rows
+#: per answer instead of 365, so figures over long periods read whole months here and days only at
+#: the period's ragged ends.
+monthly_rollup = _rollup_table("monthly_rollup")

@@ -208,12 +208,16 @@ def test_every_kind_of_vote_is_read_back_with_the_fields_it_was_sent_with(fleet_
         assert (back.unit, back.synced, back.flags, back.role, back.reason, back.wall, back.mono, back.boot) == sent
 
 
-def test_daily_counts_keep_to_their_window(fleet_db: SqlFleetStore) -> None:
-    fleet_db.add_vote_batches([make_batch("term-a", range(1, 11), answer=10)], RECEIVED)  # at NOON + 1 s … 10 s
-    (day,) = fleet_db.daily_counts(since_ms=NOON + 3000, until_ms=NOON + 7000)  # [since, until)
-    assert day.counts[10] == 4
-    (day,) = fleet_db.daily_counts(since_ms=NOON + 3000)
-    assert day.counts[10] == 8
+def test_daily_counts_keep_to_their_window_of_days(fleet_db: SqlFleetStore) -> None:
+    day_ms = 86_400_000
+    fleet_db.add_vote_batches(  # 2025-03-01 … 2025-03-05, one vote a day more each day
+        [make_batch("term-a", range(10 * d + 1, 10 * d + 2 + d), answer=10, wall=NOON + d * day_ms) for d in range(5)],
+        RECEIVED,
+    )
+    got = {d.day: d.counts[10] for d in fleet_db.daily_counts(first_day=date(2025, 3, 2), last_day=date(2025, 3, 4))}
+    assert got == {date(2025, 3, 2): 2, date(2025, 3, 3): 3, date(2025, 3, 4): 4}  # both ends included
+    assert [d.day for d in fleet_db.daily_counts(first_day=date(2025, 3, 5))] == [date(2025, 3, 5)]
+    assert [d.day for d in fleet_db.daily_counts(last_day=date(2025, 3, 1))] == [date(2025, 3, 1)]
 
 
 def test_an_empty_call_stores_nothing(fleet_db: SqlFleetStore) -> None:
@@ -268,7 +272,8 @@ def test_days_are_local_days_in_helsinki(fleet_db: SqlFleetStore) -> None:
     )
     days = {d.day: sum(d.counts) for d in fleet_db.daily_counts()}
     assert days == {date(2025, 3, 1): 1, date(2025, 3, 2): 2, date(2025, 7, 1): 1, date(2025, 7, 2): 1}
-    utc_days = {d.day: sum(d.counts) for d in fleet_db.daily_counts(tz="UTC")}
+    fleet_db.set_unit_zone("unit-a", "UTC")  # a unit elsewhere counts its own local days
+    utc_days = {d.day: sum(d.counts) for d in fleet_db.daily_counts()}
     assert utc_days == {date(2025, 3, 1): 3, date(2025, 7, 1): 2}
 
 

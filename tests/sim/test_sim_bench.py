@@ -74,14 +74,22 @@ def test_the_capacity_part_measures_each_process_beside_the_ingests_ceiling(tmp_
     assert "one fleet server carries" in capsys.readouterr().out
 
 
-def test_the_aggregate_part_times_all_time_last_month_and_one_unit(tmp_path: Path, capsys: Any) -> None:
+def test_the_aggregate_part_times_four_dashboard_queries_on_both_engines_beside_a_scan(
+    tmp_path: Path, capsys: Any, postgres_url: str
+) -> None:
     out = tmp_path / "bench.json"
-    assert main(["--quick", "--only", "aggregate", "--json", str(out)]) == 0
-    agg = json.loads(out.read_text())["aggregate"]
-    assert agg["votes"] == 50_000 and agg["units"] == 50 and agg["generate_s"] >= 0
-    for key in ("all_time_s", "last_31_days_s", "one_unit_s"):
-        assert len(agg[key]) == 3
-    assert "fleet store aggregation query" in capsys.readouterr().out
+    server = postgres_url.rsplit("/", 1)[0]  # the test run's server; the bench makes its own scratch database
+    assert main(["--quick", "--only", "aggregate", "--pg", server, "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    for engine in ("sqlite", "postgresql"):
+        agg = figures[f"aggregate_{engine}"]
+        assert agg["votes"] == 50_000 and agg["rollup_rows"] > 0 and agg["generate_s"] >= 0
+        for key in ("all_time", "last_31_days", "unit_year_trend", "area_side_by_side"):
+            assert len(agg[key]["rollup_s"]) == 3 and len(agg[key]["scan_s"]) == 3
+            assert agg[key]["same_n"], (engine, key)  # the rollup counts what the scan counts
+        assert agg["all_time"]["n"] == 50_000
+    printed = capsys.readouterr().out
+    assert "aggregation on sqlite at 50,000 votes" in printed and "aggregation on postgresql" in printed
 
 
 def test_a_capacity_step_that_cannot_run_is_reported_with_its_cause_and_its_log_kept(

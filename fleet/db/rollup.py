@@ -1,0 +1,308 @@
+"""The daily rollup: votes counted per unit, question, scale, local day and answer, kept with the votes.
+
+Every figure the fleet shows is a sum over days, so the rollup is all a figure reads: its size grows
+with units × days × answers, not with votes. It is kept in the transaction that changes votes: new
+votes are added, and a time correction moves the votes it corrects from their old day to the new one.
+Work is gathered as *facts* (a vote's key with its time as a quarter-hour bucket) and folded into
+local days only at the end of the transaction, once each unit's zone is read: every zone's UTC offset
+is a multiple of 15 minutes, so a quarter hour never straddles a local midnight.
+
+Writes are applied in key order, so concurrent ingest workers on PostgreSQL take row locks in one
+order and never deadlock on the rollup. A unit's zone is read ``FOR SHARE``: changing it waits for
+transactions that used the old one, then rebuilds the unit's days from its votes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Dialect
+
+from ..records import UNCERTAIN
+from ..store import DEFAULT_TZ
+from .engine import upsert
+from .prepared import Prepared
+from .tables import ROLLUP_KEY, daily_rollup, monthly_rollup, terminals, units, votes
+
+#: The quarter hour, in ms: the finest grain a fact keeps of a vote's time.
+BUCKET_MS = 15 * 60 * 1000
+#: A fact: (unit or "", device if no unit else "", question, scale, bucket, answer, role, reason,
+#: misuse, after_hours, uncertain). A key is the same with the local day in place of the bucket.
+Fact = tuple[str, str, str, str, int, int, str, str, bool, bool, bool]
+Key = tuple[str, str, str, str, date, int, str, str, bool, bool, bool]
+
+_C, _U, _T = votes.c, units.c, terminals.c
+_KEY_COLUMNS = ROLLUP_KEY
+# Literal constants, not binds: PostgreSQL matches a grouped expression to the selected one bind for bind.
+_EMPTY = sa.literal_column("''", sa.Text)
+FACT_COLUMNS = (
+    sa.func.coalesce(_C.unit, _EMPTY),
+    sa.case((_C.unit.is_(None), _C.device), else_=_EMPTY),
+    _C.question,
+    _C.scale,
+    _C.best // sa.literal_column(str(BUCKET_MS), sa.BigInteger),
+    _C.answer,
+    sa.func.coalesce(_C.role, _EMPTY),
+    sa.func.coalesce(_C.reason, _EMPTY),
+    _C.misuse,
+    sa.func.coalesce(_C.flags.like(sa.literal_column("'%after_hours%'", sa.Text)), sa.false()),
+    _C.time_status == sa.literal_column(f"'{UNCERTAIN}'", sa.Text),
+)
+
+
+def fact_query(*where: Any) -> sa.Select[Any]:
+    """Votes matching ``where`` grouped into facts, each with its count."""
+    return sa.select(*FACT_COLUMNS, sa.func.count()).where(*where).group_by(*FACT_COLUMNS)
+
+
+def vote_fact(row: Sequence[Any]) -> Fact:
+    """The fact of one vote row as the store inserts it (see store._VOTE_ROW for the order)."""
+    unit = row[11]
+    flags = row[13]
+    return (
+        unit or "",
+        "" if unit else row[0],
+        row[3],
+        row[4],
+        row[18] // BUCKET_MS,
+        row[5],
+        row[15] or "",
+        row[16] or "",
+        bool(row[14]),
+        flags is not None and "after_hours" in flags,
+        row[19] == UNCERTAIN,
+    )
+
+
+class Facts:
+    """Changes to the rollup gathered during one transaction; :meth:`Rollup.apply` writes them."""
+
+    def __init__(self) -> None:
+        self.counts: dict[Fact, int] = {}
+
+    def add(self, fact: Fact, n: int = 1) -> None:
+        """Count ``n`` votes (negative: take them away) under ``fact``."""
+        self.counts[fact] = self.counts.get(fact, 0) + n
+
+    def add_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Count newly stored vote rows."""
+        counts = self.counts
+        for row in rows:
+            fact = vote_fact(row)
+            counts[fact] = counts.get(fact, 0) + 1
+
+
+def _fact(values: Sequence[Any]) -> Fact:
+    """A fact from a grouped row: booleans come back as 0/1 from SQLite."""
+    u, d, q, s, b, a, role, reason, misuse, after_hours, uncertain = values
+    return (u, d, q, s, int(b), int(a), role, reason, bool(misuse), bool(after_hours), bool(uncertain))
+
+
+class Zones:
+    """Which zone each unit's days are in, and where each unitless vote's terminal is placed."""
+
+    def __init__(self, tz: dict[str, str], placement: dict[str, str | None]) -> None:
+        self.tz = tz
+        self.placement = placement
+        self.missing: set[str] = set()  # units seen that have no row yet (given the default zone)
+        self._zones: dict[str, ZoneInfo] = {}
+        self._days: dict[tuple[str, int], date] = {}
+
+    def zone_name(self, unit: str, device: str) -> str:
+        """The zone of a fact's days: its unit's, or its terminal's unit's; the default for neither."""
+        placed = unit or self.placement.get(device) or ""
+        if not placed:
+            return DEFAULT_TZ
+        name = self.tz.get(placed)
+        if name is None:
+            self.missing.add(placed)
+            return DEFAULT_TZ
+        return name
+
+    def day(self, unit: str, device: str, bucket: int) -> date:
+        """The local day a quarter-hour bucket falls on in the fact's zone."""
+        name = self.zone_name(unit, device)
+        day = self._days.get((name, bucket))
+        if day is None:
+            zone = self._zones.get(name)
+            if zone is None:
+                zone = self._zones[name] = ZoneInfo(name)
+            day = self._days[(name, bucket)] = datetime.fromtimestamp(bucket * BUCKET_MS / 1000, zone).date()
+        return day
+
+    def fold(self, facts: dict[Fact, int]) -> dict[Key, int]:
+        """Facts summed into keys (local days)."""
+        keyed: dict[Key, int] = {}
+        for (u, d, q, s, bucket, *rest), n in facts.items():
+            if n:
+                key: Key = (u, d, q, s, self.day(u, d, bucket), *rest)  # type: ignore[assignment]
+                keyed[key] = keyed.get(key, 0) + n
+        return keyed
+
+
+def load_zones(conn: Connection, unit_ids: set[str], devices: set[str], *, share: bool = True) -> Zones:
+    """The zones of ``unit_ids`` and of the units ``devices`` are placed in, locked FOR SHARE on PostgreSQL."""
+    placement: dict[str, str | None] = {}
+    if devices:
+        rows = conn.execute(sa.select(_T.device, _T.unit).where(_T.device.in_(sorted(devices))))
+        placement = {device: unit for device, unit in rows}
+    wanted = unit_ids | {u for u in placement.values() if u}
+    tz: dict[str, str] = {}
+    if wanted:
+        query = sa.select(_U.unit, _U.tz).where(_U.unit.in_(sorted(wanted)))
+        if share:
+            query = query.with_for_update(read=True)  # no-op on SQLite, whose writers are serialised anyway
+        tz = {unit: name for unit, name in conn.execute(query)}
+    return Zones(tz, placement)
+
+
+def add_units(conn: Connection, unit_ids: Iterable[str]) -> None:
+    """Give units the default zone if they have no row yet (in sorted order: no lock cycles)."""
+    wanted = sorted(set(unit_ids))
+    if wanted:
+        stmt = upsert(conn, units).values([{"unit": u, "tz": DEFAULT_TZ} for u in wanted])
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=[_U.unit]))
+
+
+class _Writes:
+    """Adding counts to one rollup table and deleting the rows brought to zero."""
+
+    def __init__(self, conn: Connection, dialect: Dialect, table: sa.Table) -> None:
+        cols = table.c
+        params: dict[str, Any] = {c: sa.bindparam(f"k_{c}") for c in _KEY_COLUMNS}
+        stmt = upsert(conn, table).values(**params, count=sa.bindparam("k_count"))
+        self.add = stmt.on_conflict_do_update(
+            index_elements=[cols[c] for c in _KEY_COLUMNS], set_={"count": cols["count"] + stmt.excluded["count"]}
+        )
+        where = [cols[c] == sa.bindparam(f"k_{c}") for c in _KEY_COLUMNS]
+        self.drop_empty = sa.delete(table).where(*where, cols["count"] == sa.literal_column("0"))
+        self.prepared: tuple[Prepared, Prepared] | None = None
+        if _positional(dialect):
+            self.prepared = (Prepared(self.add, dialect), Prepared(self.drop_empty, dialect))
+        # The driver gets raw values: SQLite keeps dates as ISO text (SQLAlchemy's own format for Date).
+        self._day: Callable[[date], Any] = date.isoformat if dialect.name == "sqlite" else (lambda d: d)
+
+    def write(self, conn: Connection, keyed: dict[Key, int]) -> None:
+        """Add counts to the rows (in key order: concurrent writers lock rows in one order)."""
+        items = sorted((k, n) for k, n in keyed.items() if n)
+        if not items:
+            return
+        emptied = [k for k, n in items if n < 0]
+        if self.prepared is None:
+            names = [f"k_{c}" for c in _KEY_COLUMNS]
+            conn.execute(self.add, [{**dict(zip(names, k, strict=True)), "k_count": n} for k, n in items])
+            if emptied:
+                conn.execute(self.drop_empty, [dict(zip(names, k, strict=True)) for k in emptied])
+            return
+        add, drop = self.prepared
+        day = self._day
+        add.executemany(conn, _ordered(add, [(*k[:4], day(k[4]), *k[5:], n) for k, n in items]))
+        if emptied:
+            drop.executemany(conn, _ordered(drop, [(*k[:4], day(k[4]), *k[5:]) for k in emptied]))
+
+
+def _positional(dialect: Dialect) -> bool:
+    """True on the store's own engines (positional parameters); Alembic's default engine is not."""
+    return dialect.paramstyle in ("qmark", "format", "numeric")
+
+
+def by_month(keyed: dict[Key, int]) -> dict[Key, int]:
+    """Day keys summed into month keys (the month's first day in place of the day)."""
+    months: dict[Key, int] = {}
+    for k, n in keyed.items():
+        key: Key = (*k[:4], k[4].replace(day=1), *k[5:])  # type: ignore[assignment]
+        months[key] = months.get(key, 0) + n
+    return months
+
+
+class Rollup:
+    """The rollups' writes on one engine: statements built once, and compiled to the driver's SQL on the
+    store's own engines (positional parameters, as the ingest hot path runs them; see prepared.py)."""
+
+    def __init__(self, conn: Connection, dialect: Dialect) -> None:
+        self._days = _Writes(conn, dialect, daily_rollup)
+        self._months = _Writes(conn, dialect, monthly_rollup)
+        self._boot_facts = fact_query(
+            _C.device == sa.bindparam("k_device"), _C.boot == sa.bindparam("k_boot"), _C.synced == sa.false()
+        )
+        self._boot_prepared = Prepared(self._boot_facts, dialect) if _positional(dialect) else None
+        self._known_units: set[str] = set()
+
+    def add_boot(self, conn: Connection, facts: Facts, device: str, boot: str, sign: int) -> None:
+        """Count (``sign`` 1) or take away (−1) the unsynchronised votes of one boot (a correction)."""
+        params = {"k_device": device, "k_boot": boot}
+        if self._boot_prepared is None:
+            rows = conn.execute(self._boot_facts, params).all()
+        else:
+            rows = self._boot_prepared.execute(conn, params).fetchall()
+        for *fact, n in rows:
+            facts.add(_fact(fact), sign * int(n))
+
+    def apply(self, conn: Connection, facts: Facts) -> None:
+        """Fold ``facts`` into days in each unit's zone and add them to the rollups."""
+        counts = {f: n for f, n in facts.counts.items() if n}
+        if not counts:
+            return
+        unit_ids = {f[0] for f in counts if f[0]}
+        devices = {f[1] for f in counts if not f[0]}
+        new_units = unit_ids - self._known_units
+        if new_units:
+            add_units(conn, new_units)
+        zones = load_zones(conn, unit_ids, devices)
+        if zones.missing:  # a placement unit seen for the first time
+            add_units(conn, zones.missing)
+        self._known_units |= unit_ids
+        self.write(conn, zones.fold(counts))
+
+    def write(self, conn: Connection, keyed: dict[Key, int]) -> None:
+        """Add day counts to the daily rollup and their sums to the monthly one; rows brought to zero go."""
+        self._days.write(conn, keyed)
+        self._months.write(conn, by_month(keyed))
+
+    def rebuild(self, conn: Connection, *where: Any, scope: Callable[[sa.Table], Any] | None = None) -> int:
+        """Recompute the rollups from the votes matching ``where`` (all when none), after deleting the
+        rows ``scope(table)`` selects in each (all when None).
+
+        Zones and placements are read once; the votes are grouped into facts by the database and
+        streamed, so memory holds the rollup's rows, not the votes. Returns the daily rows written.
+        """
+        for table in (daily_rollup, monthly_rollup):
+            conn.execute(sa.delete(table).where(scope(table) if scope is not None else sa.true()))
+        tz = {unit: name for unit, name in conn.execute(sa.select(_U.unit, _U.tz).with_for_update(read=True))}
+        placement = {device: unit for device, unit in conn.execute(sa.select(_T.device, _T.unit))}
+        zones = Zones(tz, placement)
+        keyed: dict[Key, int] = {}
+        result = conn.execute(fact_query(*where).execution_options(stream_results=True, yield_per=50_000))
+        for *values, n in result:
+            u, d, q, s, bucket, *rest = _fact(values)
+            key: Key = (u, d, q, s, zones.day(u, d, bucket), *rest)  # type: ignore[assignment]
+            keyed[key] = keyed.get(key, 0) + int(n)
+        if zones.missing:
+            add_units(conn, zones.missing)
+        self.write(conn, keyed)
+        self._known_units |= set(tz) | zones.missing
+        return len(keyed)
+
+
+def _ordered(prepared: Prepared, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Tuples (key columns, then count) in the compiled statement's parameter order."""
+    names = [f"k_{c}" for c in _KEY_COLUMNS] + ["k_count"]
+    index = [names.index(n) for n in prepared.names]
+    if index == list(range(len(index))):
+        return rows
+    return [tuple(r[i] for i in index) for r in rows]
+
+
+def rollup_rows(conn: Connection, table: sa.Table = daily_rollup) -> dict[Key, int]:
+    """Every non-empty row of a rollup table, for checks and tests."""
+    cols = [table.c[c] for c in _KEY_COLUMNS]
+    rows = conn.execute(sa.select(*cols, table.c["count"]).where(table.c["count"] != 0))
+    out: dict[Key, int] = {}
+    for *key, n in rows:
+        u, d, q, s, day, a, role, reason, misuse, after_hours, uncertain = key
+        out[(u, d, q, s, day, a, role, reason, bool(misuse), bool(after_hours), bool(uncertain))] = int(n)
+    return out
