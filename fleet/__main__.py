@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("device")
     assign.add_argument("unit")
 
+    move = sub.add_parser(
+        "migrate-db",
+        parents=[common],
+        help="copy a fleet database into another, e.g. SQLite to PostgreSQL (safe to run again)",
+    )
+    move.add_argument("--from", dest="source", required=True, metavar="DB", help="the database to copy")
+    move.add_argument("--to", dest="target", required=True, metavar="DB", help="the database to copy into")
+
     push = sub.add_parser("push-config", parents=[common], help="set a terminal's desired configuration")
     push.add_argument("device")
     push.add_argument("version", type=int)
@@ -188,6 +196,17 @@ def _push_config(args: argparse.Namespace, store: FleetStore) -> int:
     return 0
 
 
+def _migrate_db(source: str, target: str) -> int:
+    from .db.copy import copy_database
+
+    report = copy_database(source, target, progress=print)
+    if not report.same_figures:
+        print("the figures of the two databases DIFFER; see the lines above", file=sys.stderr)
+        return 1
+    print(f"copied: {sum(report.added.values()):,} rows added; both databases show the same figures")
+    return 0
+
+
 def _rollup(store: FleetStore, *, rebuild: bool) -> int:
     """Rebuild the rollup, or compare it with a recount (read-only: the recount is rolled back)."""
     if rebuild:
@@ -210,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``python -m fleet`` and ``hymy fleet``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "db", None) is None:
+    if getattr(args, "db", None) is None and args.command != "migrate-db":
         parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -222,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in (None, "ingest"):
             return _run_ingest(args)
+        if args.command == "migrate-db":
+            return _migrate_db(args.source, args.target)
         with open_store(args.db) as store:
             if args.command == "results":
                 daily = store.answer_counts(include_misuse=args.include_misuse)
