@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware-every", type=int, default=10, help="every Nth terminal uses mock pins or loop:// (10)")
     p.add_argument("--hardware-max", type=int, default=20, help="at most this many such terminals (20)")
     p.add_argument("--broker", type=_address, help="use this broker (HOST:PORT) instead of starting mosquitto")
-    p.add_argument("--fleet-db", type=Path, help="an ingest already runs on this fleet database; do not start one")
+    p.add_argument(
+        "--db",
+        metavar="DB",
+        help="fleet database of the simulator's own ingest: a SQLite file or a postgresql:// URL of an empty"
+        " database (default DATA/fleet.db)",
+    )
+    p.add_argument("--fleet-db", metavar="DB", help="an ingest already runs on this fleet database; do not start one")
     p.add_argument("--data", type=Path, help="keep terminal and fleet databases here (default: a temp dir)")
     p.add_argument("--drain-timeout", type=float, default=120.0, help="real seconds to wait for queues to empty")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -73,6 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s"
     )
+    if args.fleet_db is not None and args.db is not None:
+        print("hymy sim: give --db (the simulator runs the ingest) or --fleet-db (one already runs), not both",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.fleet_db is not None and args.broker is None:
         print("hymy sim: --fleet-db needs --broker (the broker that fleet ingests from)", file=sys.stderr)
         return 2
@@ -92,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hardware_max=args.hardware_max,
         broker=args.broker,
         fleet_db=args.fleet_db,
+        db=args.db,
         drain_timeout_s=args.drain_timeout,
     )
     if scenario is not None:

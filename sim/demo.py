@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=_positive_float, default=3.0, metavar="SECONDS", help="refresh results (3 s)")
     p.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="stop by itself after this long")
     p.add_argument("--data", type=Path, metavar="DIR", help="keep the databases here (default: a temp dir, removed)")
+    p.add_argument(
+        "--db",
+        metavar="DB",
+        help="fleet database: a SQLite file or a postgresql:// URL (default DATA/fleet.db); best an empty one",
+    )
     p.add_argument("--port", type=int, default=1883, help="preferred port of the embedded broker (default 1883)")
     p.add_argument("--broker", type=_broker_address, metavar="HOST:PORT", help="use this MQTT broker instead")
     p.add_argument("-v", "--verbose", action="store_true", help="log what the broker, fleet and terminals do")
@@ -193,7 +198,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     with stop.installed(), ExitStack() as stack:
         data = stack.enter_context(_data_dir(args.data, out))
         host, port = _start_broker(args, stack, out)
-        store = SqlFleetStore(data / "fleet.db")
+        fleet_db = args.db or data / "fleet.db"
+        store = SqlFleetStore(fleet_db)
         stack.callback(store.close)
         devices = device_ids(args.terminals)
         place_terminals(store, devices, units)
@@ -203,7 +209,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if not ingest.wait_ready(10.0):
             print(f"error: the fleet could not connect to the broker at {host}:{port}", file=sys.stderr)
             return 1
-        reader = SqlFleetStore(data / "fleet.db")  # results never hold up ingest (WAL readers don't block)
+        reader = SqlFleetStore(fleet_db)  # results never hold up ingest (WAL readers don't block)
         stack.callback(reader.close)
         sims = SimTerminals(
             devices, data / "terminals", host, port, profiles=units, rate_per_min=args.rate, seed=args.seed

@@ -74,7 +74,8 @@ class SimConfig:
     # at most this many: each mock button has a gpiozero hold thread that wakes ten times a second
     hardware_max: int = 20
     broker: tuple[str, int] | None = None  # given: use it; no broker faults
-    fleet_db: Path | None = None  # given: an ingest already runs on it; no ingest faults
+    fleet_db: str | Path | None = None  # given: an ingest already runs on it; no ingest faults
+    db: str | Path | None = None  # the database the simulator's own ingest writes (default data/fleet.db)
     heartbeat_s: float = 60.0  # simulated
     drain_timeout_s: float = 120.0  # real
     start: datetime = DEFAULT_START
@@ -145,7 +146,7 @@ class FleetSim:
         self.proxy: NetCut | None = None
         self.dupes: Duplicator | None = None
         self.network: SharedLoop | None = None
-        self.fleet_db = config.fleet_db or config.data / "fleet.db"
+        self.fleet_db: str | Path = config.fleet_db or config.db or config.data / "fleet.db"
         self.faults: list[Fault] = []
         self._sim0 = 0.0  # simulated seconds at which the patients' day begins (after placement)
 

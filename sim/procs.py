@@ -102,7 +102,7 @@ class Child:
         return self.proc is not None and self.proc.poll() is not None
 
 
-def ingest_child(db: Path, host: str, port: int, log: Path) -> Child:
+def ingest_child(db: str | Path, host: str, port: int, log: Path) -> Child:
     """The real fleet ingest, as ``python -m fleet --db DB --broker HOST:PORT ingest``."""
     return Child("ingest", ["fleet", "--db", str(db), "--broker", f"{host}:{port}", "ingest"], log)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sim.fleetsim import FleetSim, SimConfig
 from sim.scenario import FAULT_KINDS, TZ
+from tests.fleetdb import empty_tables
 
 
 def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -70,3 +71,27 @@ def test_re_imaged_terminals_lose_and_duplicate_nothing_across_their_old_and_new
     assert report.drained and report.queued_at_end == 0, text
     assert report.units and all(u.equal for u in report.units), text
     assert report.exit_status() == 0, text
+
+
+def test_a_chaos_run_on_postgresql_loses_and_duplicates_nothing(tmp_path: Path, postgres_url: str) -> None:
+    """The simulator's ingest writes to PostgreSQL (``hymy sim --db postgresql://…``): same guarantees."""
+    empty_tables(postgres_url)
+    config = SimConfig(
+        devices=12,
+        processes=1,
+        seed=4,
+        hours=1.5,
+        speed=120.0,
+        data=tmp_path,
+        fault_kinds=("ingest", "broker", "netcut", "clock", "dupes"),
+        hardware_every=0,
+        start=datetime(2025, 3, 3, 8, 0, tzinfo=TZ),
+        drain_timeout_s=60,
+        db=postgres_url,
+    )
+    report = FleetSim(config).run()
+    text = report.format()
+    assert report.lost == 0 and report.duplicated == 0 and report.unexpected == 0, text
+    assert report.drained and report.pressed > 50, text
+    assert report.units and all(u.equal for u in report.units), text
+    assert not (tmp_path / "fleet.db").exists()  # the votes went to PostgreSQL

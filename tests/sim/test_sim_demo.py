@@ -17,6 +17,7 @@ from fleet.db.store import SqlFleetStore
 from sim.brokers import free_port
 from sim.demo import device_ids, place_terminals
 from sim.patients import DEMO_UNITS
+from tests.fleetdb import empty_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(r"pressed (\d+), stored (\d+), shown (\d+), queued (\d+), rejected (\d+)")
@@ -67,6 +68,17 @@ def test_demo_shows_every_unit_and_counts_every_press_once(tmp_path: Path) -> No
     assert (queued, rejected) == (0, 0)
     assert "Traceback" not in out + err
     assert list((tmp_path / "tmp").iterdir()) == [], "the temp data dir is removed"
+
+
+def test_demo_runs_its_fleet_on_postgresql_when_given_a_url(tmp_path: Path, postgres_url: str) -> None:
+    empty_tables(postgres_url)
+    proc = demo(tmp_path, "--duration", "4", "--port", str(free_port()), "--db", postgres_url)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    pressed, stored, shown, queued, rejected = summary(out)
+    assert pressed == stored == shown > 0 and (queued, rejected) == (0, 0), out
+    with SqlFleetStore(postgres_url) as store:
+        assert store.vote_count() == stored
 
 
 def test_demo_falls_back_to_a_free_port_and_keeps_data_when_asked(tmp_path: Path) -> None:
