@@ -41,6 +41,7 @@ from .capacity import ACK_P99_BOUND_S, DEFAULT_STEPS, bench_capacity
 from .ceiling import bare_commit, bare_commit_latencies, open_bare_db, run_bare_ingest
 from .load import make_batches, publish_load
 from .pgdb import DEFAULT_PG_SERVER, answers, scratch_database
+from .workersbench import bench_workers
 
 #: Targets from the core issue, as ratios to the ceiling (or seconds).
 INGEST_TARGET = 0.5
@@ -540,6 +541,9 @@ def report(results: dict[str, Any]) -> str:
     r = results.get("capacity")
     if r:
         lines += _capacity_lines(r)
+    r = results.get("workers")
+    if r:
+        lines += _workers_lines(r)
     for engine in ("sqlite", "postgresql"):
         r = results.get(f"aggregate_{engine}")
         if r:
@@ -581,14 +585,41 @@ def _on_postgresql(server: str, votes: int) -> dict[str, Any]:
         return bench_aggregate(url, votes)
 
 
+def _workers_on_postgresql(server: str, workdir: Path, quick: bool) -> dict[str, Any]:
+    if server == "none" or not answers(server):
+        return {"error": f"no PostgreSQL answers at {server} (give --pg SERVER)"}
+    terminals, votes_each = (20, 100) if quick else (200, 500)
+    return bench_workers(server, workdir, terminals, votes_each, per_batch=10)
+
+
+def _workers_lines(r: dict[str, Any]) -> list[str]:
+    if "error" in r:
+        return [f"ingest workers on PostgreSQL: not run: {r['error']}"]
+    lines = [
+        f"ingest into PostgreSQL, {r['votes']:,} votes from {r['terminals']} terminals, {r['votes_per_message']}"
+        f" per message, on {r['cpus']} cores (CPU as % of one core: ingest, postgres, broker, load generator):"
+    ]
+    labels = {"bare_no_store": "bare subscriber, storing nothing", "bare_postgresql": "bare subscriber into PostgreSQL"}
+    for key, run in r.items():
+        if not isinstance(run, dict):
+            continue
+        label = labels.get(key, f"hymy fleet ingest --workers {key.removeprefix('workers_')}")
+        c = run["cpu_pct"]
+        lines.append(
+            f"  {label:<34} {run['votes_per_s']:>7,} votes/s   cpu ingest {c['ingest']}%, postgres {c['postgres']}%,"
+            f" broker {c['broker']}%, load {c['load']}%"
+        )
+    return lines
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Options of `hymy bench`."""
     p = argparse.ArgumentParser(prog="hymy bench", description=__doc__.splitlines()[0])
     p.add_argument(
         "--only",
         nargs="+",
-        choices=("ingest", "press", "drain", "kiosk", "capacity", "aggregate"),
-        help="run only these parts (default: all but capacity, which takes about 8 minutes)",
+        choices=("ingest", "press", "drain", "kiosk", "capacity", "aggregate", "workers"),
+        help="run only these parts (default: all but capacity, about 8 minutes, and workers, on PostgreSQL)",
     )
     p.add_argument(
         "--agg-votes",
@@ -657,6 +688,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if args.pg != "none":
                 steps.append(("aggregate", "aggregate_postgresql", lambda: _on_postgresql(args.pg, agg_votes)))
+        if "workers" in parts:
+            steps.append(("workers", "workers", lambda: _workers_on_postgresql(args.pg, workdir, quick)))
         if "kiosk" in parts:
             steps.append(("kiosk", "kiosk", lambda: bench_kiosk(workdir, 50 if quick else 500)))
         for _, key, step in steps:

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -45,13 +46,46 @@ def _ranges(seqs: list[int]) -> list[list[int]]:
     return out
 
 
-def run_bare_ingest(host: str, port: int, db_path: str, synchronous: str, ready: EventType, stop: EventType) -> None:
-    """Subscribe to every terminal's votes, insert each batch straight into SQLite, ack after commit.
+_BARE_VOTES_PG = _BARE_VOTES.replace("INTEGER", "BIGINT").replace("synced BIGINT", "synced BOOLEAN")
+_BARE_INSERT_PG = "INSERT INTO votes VALUES (" + ",".join(["%s"] * 14) + ") ON CONFLICT DO NOTHING"
+
+
+class _BareSink:
+    """Where the bare subscriber writes a batch: SQLite (a path) or PostgreSQL (a postgresql:// URL)."""
+
+    def __init__(self, db: str, synchronous: str) -> None:
+        self.pg = db.startswith("postgresql")
+        if self.pg:
+            import psycopg
+
+            self.conn: Any = psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://"))
+            self.conn.execute(_BARE_VOTES_PG)
+            self.conn.commit()
+        else:
+            self.conn = open_bare_db(db, synchronous)
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert and commit: ``BEGIN; executemany; COMMIT`` and nothing else."""
+        if self.pg:
+            with self.conn.cursor() as cur:
+                cur.executemany(_BARE_INSERT_PG, rows)
+            self.conn.commit()
+        else:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(_BARE_INSERT, rows)
+            self.conn.execute("COMMIT")
+
+
+def run_bare_ingest(
+    host: str, port: int, db_path: str, synchronous: str, ready: EventType, stop: EventType, store: bool = True
+) -> None:
+    """Subscribe to every terminal's votes, insert each batch straight into the database, ack after commit.
 
     Runs in its own process (one core, like the real ingest). No validation, no objects: json.loads,
-    executemany, commit, publish — the ceiling for any ingest built on paho and SQLite.
+    executemany, commit, publish — the ceiling for any ingest built on paho and SQLite (or psycopg and
+    PostgreSQL, given a URL). With ``store`` False it acks without storing: the broker and paho's ceiling.
     """
-    conn = open_bare_db(db_path, synchronous)
+    sink = _BareSink(db_path, synchronous) if store else None
 
     def on_message(client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         data = json.loads(msg.payload)
@@ -76,9 +110,8 @@ def run_bare_ingest(host: str, port: int, db_path: str, synchronous: str, ready:
             )
             for v in data["votes"]
         ]
-        conn.execute("BEGIN")
-        conn.executemany(_BARE_INSERT, rows)
-        conn.execute("COMMIT")
+        if sink is not None:
+            sink.write(rows)
         ack = {"v": 1, "type": "ack", "device": device, "batch": data["batch"], "ranges": _ranges([r[1] for r in rows])}
         client.publish(f"hymy/v1/{device}/ack", json.dumps(ack, separators=(",", ":")), qos=1)
 
@@ -100,7 +133,8 @@ def run_bare_ingest(host: str, port: int, db_path: str, synchronous: str, ready:
     stop.wait()
     client.disconnect()
     client.loop_stop()
-    conn.close()
+    if sink is not None:
+        sink.conn.close()
 
 
 def bare_commit(conn: sqlite3.Connection, seq: int) -> int:

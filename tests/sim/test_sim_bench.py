@@ -113,3 +113,18 @@ def test_a_capacity_step_that_cannot_run_is_reported_with_its_cause_and_its_log_
     printed = capsys.readouterr().out
     assert "NOT carried, the step could not run to its end: file descriptors" in printed
     assert "one fleet server carries 10 terminals" in printed
+
+
+def test_the_workers_part_measures_ingest_workers_on_postgresql_beside_two_bare_ceilings(
+    tmp_path: Path, capsys: Any, postgres_url: str
+) -> None:
+    out = tmp_path / "bench.json"
+    server = postgres_url.rsplit("/", 1)[0]
+    assert main(["--quick", "--only", "workers", "--pg", server, "--json", str(out)]) == 0
+    workers = json.loads(out.read_text())["workers"]
+    # Each run stored every vote once (the part raises otherwise) and says what each side used.
+    for key in ("bare_no_store", "bare_postgresql", "workers_1", "workers_2", "workers_4"):
+        assert workers[key]["votes_per_s"] > 0
+        assert set(workers[key]["cpu_pct"]) == {"ingest", "postgres", "broker", "load"}
+    assert workers["workers_4"]["cpu_pct"]["postgres"] > 0  # the database did the storing
+    assert "hymy fleet ingest --workers 4" in capsys.readouterr().out
