@@ -94,7 +94,7 @@ def wait_fleet_online(host: str, port: int, timeout: float = 30.0) -> None:
         client.loop_stop()
 
 
-def start_fleet_ingest(host: str, port: int, db: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_fleet_ingest(host: str, port: int, db: str | Path, log: Path) -> subprocess.Popen[bytes]:
     """Start the real fleet ingest (`python -m fleet`) in its own process, as in production; returns at once."""
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -105,7 +105,7 @@ def start_fleet_ingest(host: str, port: int, db: Path, log: Path) -> subprocess.
 
 
 @contextmanager
-def fleet_ingest(host: str, port: int, db: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def fleet_ingest(host: str, port: int, db: str | Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run the real fleet ingest (`python -m fleet`) in its own process, as in production."""
     proc = start_fleet_ingest(host, port, db, log)
     try:
@@ -413,14 +413,25 @@ def bench_capacity_with_ceiling(
     steps: Sequence[int] | None = None,
     window_s: float = 60.0,
     keep_logs: Path | None = None,
+    pg_server: str | None = None,
 ) -> dict[str, Any]:
-    """The capacity ramp, then in the same run the ingest's saturated throughput for one-vote batches (its ceiling)."""
+    """The capacity ramp (on SQLite, or PostgreSQL on ``pg_server``), then in the same run the ingest's
+    saturated throughput for one-vote batches on SQLite (its ceiling)."""
     if quick:
         result = bench_capacity(
-            workdir, tuple(steps or (10, 40)), window_s=3, hb_s=1, vote_s=2, warmup_s=1, keep_logs=keep_logs
+            workdir,
+            tuple(steps or (10, 40)),
+            window_s=3,
+            hb_s=1,
+            vote_s=2,
+            warmup_s=1,
+            keep_logs=keep_logs,
+            pg_server=pg_server,
         )
     else:
-        result = bench_capacity(workdir, tuple(steps or DEFAULT_STEPS), window_s=window_s, keep_logs=keep_logs)
+        result = bench_capacity(
+            workdir, tuple(steps or DEFAULT_STEPS), window_s=window_s, keep_logs=keep_logs, pg_server=pg_server
+        )
     result["ceiling"] = bench_ingest(workdir, rounds, 5, 200 if quick else 1000, 1)
     return result
 
@@ -469,7 +480,7 @@ def _capacity_lines(r: dict[str, Any]) -> list[str]:
     elif not r["lower_bound"]:
         bound = ""
     lines.append(
-        f"capacity: one fleet server carries {r['carries']} terminals{bound}"
+        f"capacity on {r.get('engine', 'sqlite')}: one fleet server carries {r['carries']} terminals{bound}"
         f" at a heartbeat every {r['heartbeat_s']:g} s and a press every {r['press_every_s']:g} s each, ack p99 under"
         f" {ACK_P99_BOUND_S:g} s{used}; ceiling in this run: the same ingest saturated with one-vote batches stores"
         f" {max(c['ours_votes_per_s'])} votes/s vs the bare subscriber's {max(c['bare_votes_per_s'])} votes/s"
@@ -633,6 +644,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         help=f"terminals at each capacity step (default {' '.join(map(str, DEFAULT_STEPS))})",
     )
+    p.add_argument(
+        "--cap-db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the fleet database of the capacity steps (postgresql: a scratch database on --pg)",
+    )
     p.add_argument("--cap-window", type=float, default=60.0, help="real seconds measured at each capacity step (60)")
     p.add_argument(
         "--pg",
@@ -677,7 +694,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "capacity",
                     "capacity",
                     lambda: bench_capacity_with_ceiling(
-                        workdir, quick, args.rounds, args.cap_steps, args.cap_window, args.json.parent
+                        workdir,
+                        quick,
+                        args.rounds,
+                        args.cap_steps,
+                        args.cap_window,
+                        args.json.parent,
+                        pg_server=args.pg if args.cap_db == "postgresql" else None,
                     ),
                 )
             )

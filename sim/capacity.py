@@ -19,12 +19,14 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from fleet.store import open_store
 
 from .brokers import MosquittoBroker
+from .pgdb import scratch_database
 from .procs import Usage, cpu_percent, usage
 
 #: A vote must be acknowledged within this many seconds at p99 for a step to count as carried.
@@ -89,12 +91,26 @@ def failure_cause(text: str) -> str:
 
 
 def run_step(
-    workdir: Path, n: int, *, window_s: float, hb_s: float, vote_s: float, warmup_s: float, log: Path
+    workdir: Path,
+    n: int,
+    *,
+    window_s: float,
+    hb_s: float,
+    vote_s: float,
+    warmup_s: float,
+    log: Path,
+    pg_server: str | None = None,
 ) -> dict[str, Any]:
-    """One step: a fresh broker and ingest, N load terminals, one measured window; raises StepFailed."""
-
+    """One step: a fresh broker, ingest and database (a SQLite file, or a scratch database on
+    ``pg_server``), N load terminals, one measured window; raises StepFailed."""
     try:
-        return _run_step(workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
+        with ExitStack() as stack:
+            db: str | Path = (
+                stack.enter_context(scratch_database(pg_server, "hymy_capacity"))
+                if pg_server
+                else workdir / f"capacity-{n}.db"
+            )
+            return _run_step(db, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
     except OSError as exc:  # starting the broker, the ingest or the load ran out of something
         raise StepFailed(n, failure_cause(f"{exc} {_tail(log)}"), str(exc)) from exc
 
@@ -110,11 +126,10 @@ def _tail(log: Path, size: int = 20_000) -> str:
 
 
 def _run_step(
-    workdir: Path, n: int, *, window_s: float, hb_s: float, vote_s: float, warmup_s: float, log: Path
+    db: str | Path, n: int, *, window_s: float, hb_s: float, vote_s: float, warmup_s: float, log: Path
 ) -> dict[str, Any]:
     from .bench import fleet_ingest
 
-    db = workdir / f"capacity-{n}.db"
     with MosquittoBroker(max_inflight_messages=1000) as broker:
         with fleet_ingest(broker.host, broker.port, db, log) as ingest:
             cmd = [sys.executable, "-m", "sim.capload", "--host", broker.host, "--port", str(broker.port),
@@ -164,7 +179,7 @@ def _run_step(
     return step
 
 
-def _stored(db: Path) -> int:
+def _stored(db: str | Path) -> int:
     """Votes in the fleet's store now (read beside the running ingest; WAL lets both)."""
     store = open_store(str(db))
     try:
@@ -182,6 +197,7 @@ def bench_capacity(
     vote_s: float = 60.0,
     warmup_s: float = 5.0,
     keep_logs: Path | None = None,
+    pg_server: str | None = None,
 ) -> dict[str, Any]:
     """Ramp the terminals step by step; the largest carried step is what one fleet server carries.
 
@@ -192,7 +208,9 @@ def bench_capacity(
     rows: list[dict[str, Any]] = []
     for n in steps:
         try:
-            row = run_step(workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log)
+            row = run_step(
+                workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log, pg_server=pg_server
+            )
         except StepFailed as exc:
             kept = None
             if keep_logs is not None and log.exists():
@@ -205,6 +223,7 @@ def bench_capacity(
             break  # the next step would only be worse, and the run has a time budget
     best = max((r for r in rows if r["carried"]), key=lambda r: r["terminals"], default=None)
     return {
+        "engine": "postgresql" if pg_server else "sqlite",
         "heartbeat_s": hb_s,
         "press_every_s": vote_s,
         "window_s": window_s,

@@ -7,6 +7,8 @@ import resource
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sim.bench import main, percentile
 
 
@@ -57,10 +59,17 @@ def test_the_kiosk_part_gives_each_inputs_latency_beside_a_bare_commit(tmp_path:
     assert "kiosk button -> stored" in printed and "kiosk peak RSS with pygame loaded" in printed
 
 
-def test_the_capacity_part_measures_each_process_beside_the_ingests_ceiling(tmp_path: Path, capsys: Any) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_capacity_part_measures_each_process_beside_the_ingests_ceiling(
+    tmp_path: Path, capsys: Any, engine: str, request: pytest.FixtureRequest
+) -> None:
     out = tmp_path / "bench.json"
-    assert main(["--quick", "--only", "capacity", "--rounds", "1", "--json", str(out)]) == 0
+    args = ["--quick", "--only", "capacity", "--rounds", "1", "--json", str(out), "--cap-db", engine]
+    if engine == "postgresql":
+        args += ["--pg", request.getfixturevalue("postgres_url").rsplit("/", 1)[0]]
+    assert main(args) == 0
     capacity = json.loads(out.read_text())["capacity"]
+    assert capacity["engine"] == engine
     assert capacity["steps"] and capacity["carries"] >= 0
     for step in capacity["steps"]:
         assert step["load"]["votes_sent"] > 0
@@ -71,7 +80,7 @@ def test_the_capacity_part_measures_each_process_beside_the_ingests_ceiling(tmp_
         assert isinstance(step["carried"], bool)
     assert max(capacity["ceiling"]["ours_votes_per_s"]) > 0
     assert max(capacity["ceiling"]["bare_votes_per_s"]) > 0
-    assert "one fleet server carries" in capsys.readouterr().out
+    assert f"capacity on {engine}: one fleet server carries" in capsys.readouterr().out
 
 
 def test_the_aggregate_part_times_four_dashboard_queries_on_both_engines_beside_a_scan(
