@@ -395,7 +395,8 @@ class Ingest:
         births: list[str] = []
         stale = 0
         try:
-            with store.transaction():
+            touched = {s.device for s in states} | {h.device for h in heartbeats} | {r.device for r in reports}
+            with store.transaction(*touched):  # all their locks first: workers never wait on each other in a cycle
                 for state in states:
                     if not store.record_state(state, now):
                         stale += 1

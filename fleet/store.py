@@ -23,8 +23,9 @@ DEFAULT_TZ = "Europe/Helsinki"
 class FleetStore(Protocol):
     """Durable fleet state: votes (idempotent, time-corrected), terminals, configurations, rejections."""
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group the calls inside into one atomic commit; nested use joins the outer one."""
+    def transaction(self, *devices: str) -> AbstractContextManager[None]:
+        """Group the calls inside into one atomic commit; nested use joins the outer one. ``devices``:
+        the terminals the calls will write for, locked at once in one order."""
         ...
 
     def add_vote_batches(self, batches: Sequence[VoteBatch], received_ms: int) -> StoredVotes:

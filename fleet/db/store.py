@@ -221,6 +221,7 @@ class SqlFleetStore:
         self.url = url.render_as_string(hide_password=True)
         self._lock = threading.RLock()
         self._depth = 0
+        self._facts = Facts()  # the rollup changes of the open write transaction
         self._closed = False
         self._engine = create_fleet_engine(url, synchronous)
         try:
@@ -263,9 +264,13 @@ class SqlFleetStore:
     # -- plumbing ------------------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group the calls inside into one atomic commit; nested use joins the outer one."""
-        with self._write():
+    def transaction(self, *devices: str) -> Iterator[None]:
+        """Group the calls inside into one atomic commit; nested use joins the outer one.
+
+        Name every terminal the calls inside will write for: their locks are then taken at once, in
+        one order, so two ingest workers grouping calls for the same terminals cannot deadlock.
+        """
+        with self._write(*devices):
             yield
 
     @contextmanager
@@ -288,9 +293,12 @@ class SqlFleetStore:
             conn = self._live()
             tx = self._begin(conn, write=True)
             self._depth = 1
+            self._facts = Facts()
             try:
                 self._lock_devices(conn, devices)
                 yield conn
+                # The rollup's changes of every call inside, applied once, in key order (rollup.py).
+                self._rollup.apply(conn, self._facts)
                 tx.commit()
             except BaseException as exc:
                 self._abandon(tx)
@@ -299,6 +307,12 @@ class SqlFleetStore:
                 raise
             finally:
                 self._depth = 0
+                self._facts = Facts()
+
+    def _flush_facts(self, conn: Connection) -> None:
+        """Apply the rollup changes gathered so far in this transaction (before a recount replaces rows)."""
+        self._rollup.apply(conn, self._facts)
+        self._facts = Facts()
 
     def _live(self) -> Connection:
         """The store's connection, opened again if the last one was lost (a PostgreSQL restart, say).
@@ -432,7 +446,7 @@ class SqlFleetStore:
                     status = UNCERTAIN  # until an anchor of its boot is known, below
                 rows.append((device, store, *v[:11], flag_text, misuse, v.role, v.reason, received_ms, v.wall, status))
         with self._write(*(b.device for b in batches)) as conn:
-            facts = Facts()
+            facts = self._facts
             offsets: dict[tuple[str, str], int | None] = {}
             for key, point in points.items():
                 offsets[key] = self._advance_anchor(conn, key[0], key[1], point, facts)
@@ -447,7 +461,6 @@ class SqlFleetStore:
             stored = self._insert_new(conn, rows)
             new = len(stored)
             facts.add_rows(stored)
-            self._rollup.apply(conn, facts)
             # Some were stored already: usually replays, but a terminal that reuses seqs of its
             # series (a copied database, a broken terminal) sends new presses under taken identities.
             # Those must not be acked (the terminal would drop them): they are refused instead.
@@ -662,6 +675,7 @@ class SqlFleetStore:
     def rebuild_rollup(self) -> int:
         """Recompute the whole rollup from the votes in one transaction; returns its rows."""
         with self._write() as conn:
+            self._flush_facts(conn)
             return self._rollup.rebuild(conn)
 
     def recount_rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
@@ -697,6 +711,7 @@ class SqlFleetStore:
             stmt = upsert(conn, units).values(unit=unit, tz=tz)
             conn.execute(stmt.on_conflict_do_update(index_elements=[units.c.unit], set_={"tz": stmt.excluded.tz}))
             placed = sa.select(_T.device).where(_T.unit == unit).scalar_subquery()
+            self._flush_facts(conn)
             self._rollup.rebuild(
                 conn,
                 sa.or_(_C.unit == unit, sa.and_(_C.unit.is_(None), _C.device.in_(placed))),
@@ -751,9 +766,7 @@ class SqlFleetStore:
         with self._write(hb.device) as conn:
             _upsert_terminal(conn, hb.device, figures)
             if hb.synced:
-                facts = Facts()
-                self._advance_anchor(conn, hb.device, hb.boot, (hb.wall, hb.mono), facts)
-                self._rollup.apply(conn, facts)
+                self._advance_anchor(conn, hb.device, hb.boot, (hb.wall, hb.mono), self._facts)
 
     def record_config_report(self, report: ConfigReport, received_ms: int) -> None:
         """Record which configuration version the terminal applied or rejected, and why."""
@@ -783,6 +796,7 @@ class SqlFleetStore:
             _upsert_terminal(conn, device, {"unit": unit})
             if before is None or before[0] != unit:
                 # Its unitless votes follow it: their days are days in the zone of the unit it moves to.
+                self._flush_facts(conn)
                 self._rollup.rebuild(
                     conn,
                     _C.device == device,

@@ -305,3 +305,42 @@ def test_period_counts_from_months_and_days_equal_the_sum_of_the_days(fleet_db: 
         summed = [sum(d.counts[a] for d in daily) for a in range(11)]
         (period,) = fleet_db.answer_counts(first_day=first, last_day=last)
         assert list(period.counts) == summed, (first, last)
+
+
+def test_calls_grouped_in_one_transaction_count_each_vote_once_even_around_a_recount(fleet_db: SqlFleetStore) -> None:
+    fleet_db.set_unit_zone("unit-ny", "America/New_York")
+    with fleet_db.transaction("term-x"):
+        fleet_db.add_vote_batches([make_batch("term-x", [1, 2], unit=None)], RECEIVED)
+        fleet_db.assign("term-x", "unit-ny")  # recounts term-x's votes inside the transaction
+        fleet_db.add_vote_batches([make_batch("term-x", [3], unit=None), make_batch("term-y", [1])], RECEIVED)
+        fleet_db.record_heartbeat(heartbeat("term-x", "boot-1", NOON + 10_000, 10_000), RECEIVED)
+    assert fleet_db.rollup() == fleet_db.recount_rollup()
+    assert sum(fleet_db.rollup().values()) == 4 == fleet_db.vote_count()
+
+
+def test_grouped_writes_that_name_their_terminals_never_deadlock(fleet_url: str) -> None:
+    """Two ingest workers each grouping a drain's states and heartbeats for the same two terminals in
+    opposite orders: naming the terminals takes both locks up front, in one order."""
+    with SqlFleetStore(fleet_url) as one, SqlFleetStore(fleet_url) as two:
+        first_in, second_in = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def worker(store: SqlFleetStore, a: str, b: str, mine: threading.Event, theirs: threading.Event) -> None:
+            try:
+                with store.transaction(a, b):
+                    store.record_heartbeat(heartbeat(a, "boot-1", NOON, 1000), RECEIVED)
+                    mine.set()
+                    theirs.wait(1.0)  # the other worker cannot get in before this one commits
+                    store.record_heartbeat(heartbeat(b, "boot-1", NOON, 1000), RECEIVED)
+            except BaseException as exc:
+                errors.append(exc)
+
+        t1 = threading.Thread(target=worker, args=(one, "term-a", "term-b", first_in, second_in))
+        t2 = threading.Thread(target=worker, args=(two, "term-b", "term-a", second_in, first_in))
+        t1.start()
+        first_in.wait(10)
+        t2.start()
+        t1.join(30)
+        t2.join(30)
+        assert not errors, errors
+        assert {t.device for t in one.terminals()} == {"term-a", "term-b"}
