@@ -248,8 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 daily = store.answer_counts(include_misuse=args.include_misuse)
                 print(format_table(scores_by_unit(daily)))
             elif args.command == "zone":
+                known = args.unit in store.unit_zones()
                 store.set_unit_zone(args.unit, args.tz)
                 print(f"{args.unit}: days are local days in {args.tz}")
+                if not known:
+                    print(f"note: no vote or terminal has named unit {args.unit!r} yet (a typo?)", file=sys.stderr)
             elif args.command == "rollup":
                 return _rollup(store, rebuild=args.rebuild)
             elif args.command == "assign":

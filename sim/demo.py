@@ -58,6 +58,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    port = _positive_int(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1…65535, got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The demo's command line."""
     p = argparse.ArgumentParser(prog="hymy demo", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -74,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DB",
         help="fleet database: a SQLite file or a postgresql:// URL (default DATA/fleet.db); best an empty one",
     )
-    p.add_argument("--port", type=int, default=1883, help="preferred port of the embedded broker (default 1883)")
+    p.add_argument("--port", type=_port, default=1883, help="preferred port of the embedded broker (default 1883)")
     p.add_argument("--broker", type=_broker_address, metavar="HOST:PORT", help="use this MQTT broker instead")
     p.add_argument("-v", "--verbose", action="store_true", help="log what the broker, fleet and terminals do")
     return p

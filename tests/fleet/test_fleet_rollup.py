@@ -202,8 +202,11 @@ def test_the_rollup_command_checks_and_rebuilds(fleet_url: str, capsys: pytest.C
     assert "from 3 votes" in capsys.readouterr().out
     assert fleet_main(["--db", fleet_url, "rollup"]) == 0
     assert fleet_main(["--db", fleet_url, "zone", "unit-a", "UTC"]) == 0
+    assert "note" not in capsys.readouterr().err
+    assert fleet_main(["--db", fleet_url, "zone", "unit-typo", "UTC"]) == 0  # allowed (a new unit), but flagged
+    assert "no vote or terminal has named unit 'unit-typo'" in capsys.readouterr().err
     with SqlFleetStore(fleet_url) as store:
-        assert store.unit_zones() == {"unit-a": "UTC"}
+        assert store.unit_zones() == {"unit-a": "UTC", "unit-typo": "UTC"}
     assert fleet_main(["--db", fleet_url, "zone", "unit-a", "Mars/Olympus"]) == 1
     assert "unknown time zone" in capsys.readouterr().err
 

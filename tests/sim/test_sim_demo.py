@@ -125,3 +125,13 @@ def test_terminals_are_spread_over_units_each_with_its_configuration(tmp_path: P
         # placing again (a kept data dir) keeps the versions
         place_terminals(store, device_ids(6), DEMO_UNITS)
         assert {store.get_config(d).version for d in placed} == {1}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_a_port_that_cannot_be_one_is_refused_with_a_clear_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.demo import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--port", port])
+    assert exited.value.code == 2
+    assert "argument --port" in capsys.readouterr().err
