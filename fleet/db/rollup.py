@@ -232,8 +232,9 @@ class Rollup:
         self._boot_prepared = Prepared(self._boot_facts, dialect) if _positional(dialect) else None
         self._known_units: set[str] = set()
 
-    def add_boot(self, conn: Connection, facts: Facts, device: str, boot: str, sign: int) -> None:
-        """Count (``sign`` 1) or take away (−1) the unsynchronised votes of one boot (a correction)."""
+    def add_boot(self, conn: Connection, facts: Facts, device: str, boot: str, sign: int) -> bool:
+        """Count (``sign`` 1) or take away (−1) the unsynchronised votes of one boot (a correction);
+        False when the boot has none (so there is nothing to correct)."""
         params = {"k_device": device, "k_boot": boot}
         if self._boot_prepared is None:
             rows = conn.execute(self._boot_facts, params).all()
@@ -241,6 +242,7 @@ class Rollup:
             rows = self._boot_prepared.execute(conn, params).fetchall()
         for *fact, n in rows:
             facts.add(_fact(fact), sign * int(n))
+        return bool(rows)
 
     def apply(self, conn: Connection, facts: Facts) -> None:
         """Fold ``facts`` into days in each unit's zone and add them to the rollups."""

@@ -554,9 +554,10 @@ class SqlFleetStore:
         offset = point[0] - point[1]
         applied = None if row is None else row[2]
         if applied is None or abs(offset - applied) > CORRECTION_TOLERANCE_MS:
-            self._rollup.add_boot(conn, facts, device, boot, -1)
-            self._correct.execute(conn, {**key, "k_offset": offset})
-            self._rollup.add_boot(conn, facts, device, boot, 1)
+            # Usually the boot has no unsynchronised vote (its clock was synchronised throughout).
+            if self._rollup.add_boot(conn, facts, device, boot, -1):
+                self._correct.execute(conn, {**key, "k_offset": offset})
+                self._rollup.add_boot(conn, facts, device, boot, 1)
             applied = offset
         self._set_anchor.execute(conn, {**key, "k_wall": point[0], "k_mono": point[1], "k_applied": applied})
         return offset
