@@ -20,7 +20,7 @@ from protocol.topics import CONFIG, device_topic
 from .content import default_config_doc
 from .errors import FleetError
 from .ingest import DRAIN_CAP, Ingest
-from .mqtt import DEFAULT_CLIENT_ID, DEFAULT_SHARE_GROUP
+from .mqtt import DEFAULT_CLIENT_ID, DEFAULT_SHARE_GROUP, speaks_mqtt5
 from .results import format_table, scores_by_unit
 from .store import DEFAULT_TZ, FleetStore, open_store
 from .workers import Supervisor
@@ -105,8 +105,21 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_workers(args: argparse.Namespace, n: int) -> int:
-    """Supervise N worker processes, each this same command with its own client id, on one share group."""
+    """Supervise N worker processes, each this same command with its own client id, on one share group.
+
+    Shared subscriptions need MQTT 5: on a broker that speaks only MQTT 3.1.1 one ingest runs instead.
+    """
     host, port = getattr(args, "broker", DEFAULT_BROKER)
+    if speaks_mqtt5(host, port) is False:
+        log.warning(
+            "the broker at %s:%d does not speak MQTT 5, so its subscriptions cannot be shared:"
+            " running one ingest instead of %d workers",
+            host,
+            port,
+            n,
+        )
+        args.workers = 1
+        return _run_ingest(args)
     base = getattr(args, "client_id", DEFAULT_CLIENT_ID)
     group = getattr(args, "share", DEFAULT_SHARE_GROUP)
 

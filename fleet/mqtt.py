@@ -220,3 +220,36 @@ class FleetMqtt:
         except UnicodeDecodeError:  # brokers should refuse such topics; reject it, never crash paho
             topic = repr(message._topic)  # not under hymy/v1/, so ingest counts it as unknown_topic
         self._emit((topic, bytes(message.payload)))
+
+
+def speaks_mqtt5(host: str, port: int, timeout: float = 10.0) -> bool | None:
+    """Whether the broker accepts an MQTT 5 connection: True, False (it refused the version or hung
+    up before answering, as MQTT 3.1.1 brokers do), or None when it cannot be reached or did not answer."""
+    answered = threading.Event()
+    verdict: list[bool] = []
+
+    def on_connect(_c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        verdict.append(not reason.is_failure)
+        answered.set()
+
+    def on_disconnect(_c: paho.Client, _u: Any, _f: Any, _reason: Any, _p: Any) -> None:
+        if not answered.is_set():
+            verdict.append(False)  # hung up on the CONNECT: it does not parse MQTT 5
+            answered.set()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=paho.MQTTv5)
+    client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
+    try:
+        client.connect(host, port, keepalive=10, clean_start=True)
+    except (OSError, ValueError):
+        return None
+    client.loop_start()
+    try:
+        if not answered.wait(timeout):
+            return None
+        return verdict[0]
+    finally:
+        client.disconnect()
+        client.loop_stop()
+

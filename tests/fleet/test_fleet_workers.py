@@ -147,3 +147,41 @@ def test_the_supervisor_restarts_a_worker_that_dies_and_stops_them_all_on_sigter
     for pid in (first[1], replacement):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # both workers are gone with their supervisor
+
+
+def test_on_a_broker_without_mqtt_5_one_ingest_runs_instead_of_workers_and_stores_votes(
+    embedded_broker: Any, tmp_path: Path, processes: Processes, mqtt_probe: Callable[..., Any]
+) -> None:
+    """amqtt speaks only MQTT 3.1.1: no shared subscription is possible, so --workers 2 runs one ingest."""
+    db = tmp_path / "fleet.db"
+    broker = f"{embedded_broker.host}:{embedded_broker.port}"
+    parent = processes.start("fleet", "fleet", "--db", str(db), "ingest", "--broker", broker, "--workers", "2")
+    wait_until(lambda: "does not speak MQTT 5" in processes.log("fleet"), 20, "the fallback to be logged")
+    assert "running one ingest instead of 2 workers" in processes.log("fleet")
+    assert "ingest worker" not in processes.log("fleet", tail=None)
+    probe = mqtt_probe(embedded_broker)
+    probe.subscribe(device_topic("term-a", "ack"))
+
+    def acked() -> bool:  # sent again until the ingest, subscribing meanwhile, answers (storing is idempotent)
+        probe.publish(device_topic("term-a", "votes"), encode(make_batch("term-a", [1, 2])))
+        try:
+            return probe.expect(timeout=2) is not None
+        except AssertionError:
+            return False
+
+    wait_until(acked, 30, "an ack from the one ingest")
+    with open_store(db) as store:
+        assert store.vote_count() == 2
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(20) == 0, processes.log("fleet")
+
+
+def test_the_mqtt_5_probe_tells_mosquitto_from_a_3_1_1_broker_and_from_no_broker(
+    mosquitto: Any, embedded_broker: Any
+) -> None:
+    from fleet.mqtt import speaks_mqtt5
+    from sim.brokers import free_port
+
+    assert speaks_mqtt5(mosquitto.host, mosquitto.port) is True
+    assert speaks_mqtt5(embedded_broker.host, embedded_broker.port) is False
+    assert speaks_mqtt5("127.0.0.1", free_port(), timeout=2) is None
