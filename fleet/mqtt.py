@@ -252,4 +252,3 @@ def speaks_mqtt5(host: str, port: int, timeout: float = 10.0) -> bool | None:
     finally:
         client.disconnect()
         client.loop_stop()
-

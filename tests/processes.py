@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +22,10 @@ class Processes:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Start ``python -m args...`` with its output in ``name``.log."""
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([PY, "-m", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        # Its own process group, so teardown also kills what it started (a supervisor's workers).
+        proc = subprocess.Popen(
+            [PY, "-m", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
         log.close()
         self.children.append(proc)
         return proc
@@ -32,8 +37,10 @@ class Processes:
         return text if tail is None else text[-tail:]
 
     def kill_all(self) -> None:
-        """SIGKILL whatever still runs."""
+        """SIGKILL whatever still runs, with every process it started."""
         for proc in self.children:
-            if proc.poll() is None:
-                proc.kill()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             proc.wait()

@@ -45,5 +45,8 @@ class Prepared:
         if self._fixed:  # the tuples carry only the named parameters: a constant bound in the construct is lost
             raise TypeError(f"executemany of a statement with bound constants {sorted(self._fixed)}: use literals")
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(self.sql, rows)
+        if len(rows) == 1:  # psycopg's executemany enters a pipeline: several round trips for one row
+            cursor.execute(self.sql, rows[0])
+        else:
+            cursor.executemany(self.sql, rows)
         return int(cursor.rowcount)

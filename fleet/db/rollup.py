@@ -8,8 +8,9 @@ local days only at the end of the transaction, once each unit's zone is read: ev
 is a multiple of 15 minutes, so a quarter hour never straddles a local midnight.
 
 Writes are applied in key order, so concurrent ingest workers on PostgreSQL take row locks in one
-order and never deadlock on the rollup. A unit's zone is read ``FOR SHARE``: changing it waits for
-transactions that used the old one, then rebuilds the unit's days from its votes.
+order and never deadlock on the rollup. Writers read zones under a shared lock (the store's
+``ZONES_LOCK``): changing a zone waits for transactions that used the old one, then rebuilds the
+unit's days from its votes.
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ class Zones:
         return keyed
 
 
-def load_zones(conn: Connection, unit_ids: set[str], devices: set[str], *, share: bool = True) -> Zones:
-    """The zones of ``unit_ids`` and of the units ``devices`` are placed in, locked FOR SHARE on PostgreSQL."""
+def load_zones(conn: Connection, unit_ids: set[str], devices: set[str]) -> Zones:
+    """The zones of ``unit_ids`` and of the units ``devices`` are placed in."""
     placement: dict[str, str | None] = {}
     if devices:
         rows = conn.execute(sa.select(_T.device, _T.unit).where(_T.device.in_(sorted(devices))))
@@ -154,8 +155,6 @@ def load_zones(conn: Connection, unit_ids: set[str], devices: set[str], *, share
     tz: dict[str, str] = {}
     if wanted:
         query = sa.select(_U.unit, _U.tz).where(_U.unit.in_(sorted(wanted)))
-        if share:
-            query = query.with_for_update(read=True)  # no-op on SQLite, whose writers are serialised anyway
         tz = {unit: name for unit, name in conn.execute(query)}
     return Zones(tz, placement)
 
@@ -230,7 +229,29 @@ class Rollup:
             _C.device == sa.bindparam("k_device"), _C.boot == sa.bindparam("k_boot"), _C.synced == sa.false()
         )
         self._boot_prepared = Prepared(self._boot_facts, dialect) if _positional(dialect) else None
+        # One unit's zone and one terminal's placement, run per unit and per terminal: a Core
+        # SELECT … IN (…) costs more to build than a drain takes to store. (A zone cannot change
+        # meanwhile: the store holds the zones lock shared, see store.ZONES_LOCK.)
+        self._zone_of = self._placed_in = None
+        if _positional(dialect):
+            self._zone_of = Prepared(sa.select(_U.tz).where(_U.unit == sa.bindparam("k_unit")), dialect)
+            self._placed_in = Prepared(sa.select(_T.unit).where(_T.device == sa.bindparam("k_device")), dialect)
         self._known_units: set[str] = set()
+
+    def _zones(self, conn: Connection, unit_ids: set[str], devices: set[str]) -> Zones:
+        """The zones of ``unit_ids`` and of the units ``devices`` are placed in (see load_zones)."""
+        if self._zone_of is None or self._placed_in is None:
+            return load_zones(conn, unit_ids, devices)
+        placement: dict[str, str | None] = {}
+        for device in sorted(devices):
+            row = self._placed_in.execute(conn, {"k_device": device}).fetchone()
+            placement[device] = None if row is None else row[0]
+        tz: dict[str, str] = {}
+        for unit in sorted(unit_ids | {u for u in placement.values() if u}):  # sorted: one lock order
+            row = self._zone_of.execute(conn, {"k_unit": unit}).fetchone()
+            if row is not None:
+                tz[unit] = row[0]
+        return Zones(tz, placement)
 
     def add_boot(self, conn: Connection, facts: Facts, device: str, boot: str, sign: int) -> bool:
         """Count (``sign`` 1) or take away (−1) the unsynchronised votes of one boot (a correction);
@@ -254,7 +275,7 @@ class Rollup:
         new_units = unit_ids - self._known_units
         if new_units:
             add_units(conn, new_units)
-        zones = load_zones(conn, unit_ids, devices)
+        zones = self._zones(conn, unit_ids, devices)
         if zones.missing:  # a placement unit seen for the first time
             add_units(conn, zones.missing)
         self._known_units |= unit_ids
@@ -267,14 +288,24 @@ class Rollup:
 
     def rebuild(self, conn: Connection, *where: Any, scope: Callable[[sa.Table], Any] | None = None) -> int:
         """Recompute the rollups from the votes matching ``where`` (all when none), after deleting the
-        rows ``scope(table)`` selects in each (all when None).
-
-        Zones and placements are read once; the votes are grouped into facts by the database and
-        streamed, so memory holds the rollup's rows, not the votes. Returns the daily rows written.
-        """
+        rows ``scope(table)`` selects in each (all when None). Returns the daily rows written."""
         for table in (daily_rollup, monthly_rollup):
             conn.execute(sa.delete(table).where(scope(table) if scope is not None else sa.true()))
-        tz = {unit: name for unit, name in conn.execute(sa.select(_U.unit, _U.tz).with_for_update(read=True))}
+        keyed, missing = self.recount(conn, *where)
+        if missing:
+            add_units(conn, missing)
+        self.write(conn, keyed)
+        self._known_units |= missing
+        return len(keyed)
+
+    def recount(self, conn: Connection, *where: Any) -> tuple[dict[Key, int], set[str]]:
+        """The daily rollup of the votes matching ``where``, counted from the votes (nothing written),
+        and the units seen that have no zone row yet.
+
+        Zones and placements are read once; the votes are grouped into facts by the database and
+        streamed, so memory holds the rollup's rows, not the votes.
+        """
+        tz = {unit: name for unit, name in conn.execute(sa.select(_U.unit, _U.tz))}
         placement = {device: unit for device, unit in conn.execute(sa.select(_T.device, _T.unit))}
         zones = Zones(tz, placement)
         keyed: dict[Key, int] = {}
@@ -283,11 +314,8 @@ class Rollup:
             u, d, q, s, bucket, *rest = _fact(values)
             key: Key = (u, d, q, s, zones.day(u, d, bucket), *rest)  # type: ignore[assignment]
             keyed[key] = keyed.get(key, 0) + int(n)
-        if zones.missing:
-            add_units(conn, zones.missing)
-        self.write(conn, keyed)
-        self._known_units |= set(tz) | zones.missing
-        return len(keyed)
+        self._known_units |= set(tz)
+        return {k: n for k, n in keyed.items() if n}, zones.missing
 
 
 def _ordered(prepared: Prepared, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -53,7 +53,7 @@ from ..records import (
 from .engine import BEGIN_KEY, BEGIN_WRITE, create_fleet_engine, database_url, is_sqlite, upsert
 from .migrate import migrate
 from .prepared import Prepared
-from .rollup import Facts, Rollup, rollup_rows
+from .rollup import Facts, Rollup, by_month, rollup_rows
 from .tables import (
     clock_anchors,
     daily_rollup,
@@ -139,7 +139,15 @@ _CORRECT = (
 #: PostgreSQL advisory lock of one terminal's writes: (class, hash of the device id). Two-key locks
 #: never meet the migration's one-key lock; two devices sharing a hash merely wait for each other.
 DEVICE_LOCK_CLASS = 0x68796D79  # "hymy"
-_DEVICE_LOCK = sa.select(sa.func.pg_advisory_xact_lock(DEVICE_LOCK_CLASS, sa.func.hashtext(sa.bindparam("k_device"))))
+#: PostgreSQL advisory lock of the units' zones: every terminal's writer holds it shared (taken in the
+#: same statement as its terminal's lock, first), a zone change or a recount holds it exclusive. So a
+#: zone change waits for the transactions that may have read the old zone, and none reads it meanwhile.
+ZONES_LOCK = (0x68796D7A, 0)
+_DEVICE_LOCK = sa.select(
+    sa.func.pg_advisory_xact_lock_shared(*ZONES_LOCK),
+    sa.func.pg_advisory_xact_lock(DEVICE_LOCK_CLASS, sa.func.hashtext(sa.bindparam("k_device"))),
+)
+_ZONES_LOCK = sa.select(sa.func.pg_advisory_xact_lock(*ZONES_LOCK))
 #: Errors of the database layer, surfaced to callers as StoreError (the drivers' own come from the
 #: prepared statements of the hot path, and from the pool's connect listener).
 log = logging.getLogger(__name__)
@@ -239,6 +247,10 @@ class SqlFleetStore:
         """Compile the hot path's statements for this engine (see prepared.py)."""
         insert = upsert(self._conn, votes).values({n: sa.bindparam(n) for n in _VOTE_ROW}).on_conflict_do_nothing()
         self._insert_vote = Prepared(insert, dialect)
+        # On PostgreSQL the insert says which rows it inserted (one round trip; a savepoint costs two).
+        self._insert_returning = (
+            None if is_sqlite(self._conn) else Prepared(insert.returning(_C.device, _C.store, _C.seq), dialect)
+        )
         if list(self._insert_vote.names) != _VOTE_ROW:  # the hot path builds its tuples in this order
             raise StoreError(f"vote insert compiled with parameters {self._insert_vote.names}, not {_VOTE_ROW}")
         anchor = upsert(self._conn, clock_anchors).values(
@@ -274,17 +286,21 @@ class SqlFleetStore:
             yield
 
     @contextmanager
-    def _write(self, *devices: str) -> Iterator[Connection]:
+    def _write(self, *devices: str, zones: bool = False) -> Iterator[Connection]:
         """A write transaction (or the enclosing one) holding the lock of each of ``devices``.
 
         Several ingest workers may write at once. On SQLite, BEGIN IMMEDIATE serialises every writer;
         on PostgreSQL, writers of the same terminal serialise on a transaction-scoped advisory lock
         per device (taken in sorted order), as its anchors and state are read, then written.
+        ``zones``: this transaction recounts the rollup in units' zones, so it first takes the zones
+        lock exclusively (before any terminal's lock, as every writer takes them in that order).
         """
         with self._lock:
             if self._depth:
                 self._depth += 1
                 try:
+                    if zones and not is_sqlite(self._conn):  # inside a writer: waits for the others to end
+                        self._conn.execute(_ZONES_LOCK).fetchall()
                     self._lock_devices(self._conn, devices)
                     yield self._conn
                 finally:
@@ -295,6 +311,8 @@ class SqlFleetStore:
             self._depth = 1
             self._facts = Facts()
             try:
+                if zones and not is_sqlite(conn):
+                    conn.execute(_ZONES_LOCK).fetchall()
                 self._lock_devices(conn, devices)
                 yield conn
                 # The rollup's changes of every call inside, applied once, in key order (rollup.py).
@@ -481,13 +499,34 @@ class SqlFleetStore:
     def _insert_new(self, conn: Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Insert the rows whose identity is not stored yet; return exactly those (the rollup counts them).
 
-        Usually every row is new, and one INSERT … ON CONFLICT DO NOTHING shows it by its row count.
-        Otherwise (replays, overlaps) it is undone to a savepoint, and only the rows not stored yet,
-        first copy of each, are inserted again.
+        On PostgreSQL the INSERT … ON CONFLICT DO NOTHING returns the identities it inserted. On SQLite
+        (whose driver returns no rows from executemany) the row count shows that usually every row is
+        new; otherwise (replays, overlaps) the insert is undone to a savepoint, and only the rows not
+        stored yet, first copy of each, are inserted again.
         """
         if not rows:
             return rows
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if self._insert_returning is not None:
+            inserted: set[tuple[str, str, int]] = set()
+            if len(rows) == 1:  # executemany enters a pipeline: several round trips for one row
+                cursor.execute(self._insert_returning.sql, rows[0])
+                inserted.update(cursor.fetchall())
+            else:
+                cursor.executemany(self._insert_returning.sql, rows, returning=True)  # type: ignore[call-arg]
+                while True:
+                    inserted.update(cursor.fetchall())
+                    if not cursor.nextset():
+                        break
+            if len(inserted) == len(rows):
+                return rows
+            fresh = []
+            for row in rows:
+                identity = (row[0], row[1], row[2])
+                if identity in inserted:
+                    inserted.discard(identity)  # the first copy of a vote sent twice in this call
+                    fresh.append(row)
+            return fresh
         cursor.execute("SAVEPOINT hymy_votes")
         if self._insert_vote.executemany(conn, rows) == len(rows):
             cursor.execute("RELEASE SAVEPOINT hymy_votes")
@@ -675,25 +714,15 @@ class SqlFleetStore:
 
     def rebuild_rollup(self) -> int:
         """Recompute the whole rollup from the votes in one transaction; returns its rows."""
-        with self._write() as conn:
+        with self._write(zones=True) as conn:
             self._flush_facts(conn)
             return self._rollup.rebuild(conn)
 
     def recount_rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
-        """The rollup a rebuild would make now, without keeping it (its transaction is rolled back)."""
-        with self._lock:
-            if self._depth:
-                raise StoreError("recount_rollup cannot run inside a transaction")
-            conn = self._live()
-            tx = self._begin(conn, write=True)
-            try:
-                self._rollup.rebuild(conn)
-                return dict(rollup_rows(conn, monthly_rollup if monthly else daily_rollup))
-            except _DB_ERRORS as exc:
-                raise StoreError(f"fleet database {self.url}: {exc}") from exc
-            finally:
-                if tx.is_active:
-                    tx.rollback()
+        """The rollup a rebuild would make now, counted from the votes; nothing is written or locked."""
+        with self._read() as conn:
+            keyed, _ = self._rollup.recount(conn)
+        return by_month(keyed) if monthly else dict(keyed)
 
     def rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
         """Every non-empty row of the daily (or monthly) rollup by its key, for checks (compare with a recount)."""
@@ -708,7 +737,7 @@ class SqlFleetStore:
             ZoneInfo(tz)
         except (ValueError, KeyError, OSError) as exc:  # ZoneInfoNotFoundError is a KeyError
             raise ValueError(f"unknown time zone {tz!r}") from exc
-        with self._write() as conn:
+        with self._write(zones=True) as conn:
             stmt = upsert(conn, units).values(unit=unit, tz=tz)
             conn.execute(stmt.on_conflict_do_update(index_elements=[units.c.unit], set_={"tz": stmt.excluded.tz}))
             placed = sa.select(_T.device).where(_T.unit == unit).scalar_subquery()
@@ -792,7 +821,7 @@ class SqlFleetStore:
             raise ValueError(str(exc)) from exc
         if unit is not None and not ID_RE.match(unit):
             raise ValueError(f"bad unit id {unit!r}")
-        with self._write(device) as conn:
+        with self._write(device, zones=True) as conn:
             before = conn.execute(sa.select(_T.unit).where(_T.device == device)).first()
             _upsert_terminal(conn, device, {"unit": unit})
             if before is None or before[0] != unit:

@@ -241,7 +241,7 @@ def test_votes_of_a_vote_tuple_are_read_from_the_stored_rows(fleet_db: SqlFleetS
 
 
 def test_a_zone_change_waits_for_votes_being_stored_in_the_old_zone(fleet_url: str) -> None:
-    """Ingest reads a unit's zone FOR SHARE: the change waits, then recounts the votes it could not see."""
+    """Writers hold the zones lock shared: a zone change waits for them, then recounts their votes too."""
     with SqlFleetStore(fleet_url) as ingest, SqlFleetStore(fleet_url) as admin:
         ingest.add_vote_batches([make_batch("term-a", [1])], RECEIVED)  # the unit exists, in Helsinki
         errors: list[BaseException] = []
@@ -257,7 +257,10 @@ def test_a_zone_change_waits_for_votes_being_stored_in_the_old_zone(fleet_url: s
             # 00:00:01 in Helsinki on 2 March, still 1 March in New York; not committed yet.
             ingest.add_vote_batches([make_batch("term-a", [2, 3], wall=BEFORE_HELSINKI_MIDNIGHT + 2000)], RECEIVED)
             changer.start()
-            changer.join(0.5)  # on PostgreSQL it waits for this transaction; on SQLite for the write lock
+            changer.join(0.5)
+            # It waits for this transaction (the zones lock on PostgreSQL, the write lock on SQLite):
+            # had it gone ahead, votes counted here in Helsinki days would stay there after its recount.
+            assert changer.is_alive()
         changer.join(30)
         assert not errors and not changer.is_alive()
         assert ingest.rollup() == ingest.recount_rollup()
