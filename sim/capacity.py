@@ -34,6 +34,8 @@ ACK_P99_BOUND_S = 2.0
 #: A load process busier than this share of a core, or this late on its schedule, limits the run itself.
 GENERATOR_BUSY_PERCENT = 80.0
 GENERATOR_LATE_S = 0.5
+#: Warm-up before a step's window per terminal connecting (at least the 5 s default), in seconds.
+WARMUP_S_PER_TERMINAL = 0.004
 #: Default ramp of terminals (as far as one load process on this 2-core machine goes).
 DEFAULT_STEPS = (100, 250, 500, 1000, 2000)
 
@@ -207,10 +209,14 @@ def bench_capacity(
     log = workdir / "capacity.log"
     rows: list[dict[str, Any]] = []
     for n in steps:
+        # The window measures steady state: the births of N terminals connecting at once are absorbed
+        # first (recording one costs about 3 ms on PostgreSQL), so the warm-up grows with N.
+        warm = max(warmup_s, n * WARMUP_S_PER_TERMINAL) if warmup_s >= 5.0 else warmup_s
         try:
             row = run_step(
-                workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warmup_s, log=log, pg_server=pg_server
+                workdir, n, window_s=window_s, hb_s=hb_s, vote_s=vote_s, warmup_s=warm, log=log, pg_server=pg_server
             )
+            row["warmup_s"] = warm
         except StepFailed as exc:
             kept = None
             if keep_logs is not None and log.exists():
