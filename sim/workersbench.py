@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -100,7 +99,7 @@ def _bare(host: str, port: int, db: str, store: bool) -> Iterator[int]:
 
 @contextmanager
 def _workers(host: str, port: int, db: str, n: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    from .bench import wait_fleet_online
+    from .bench import terminate, wait_fleet_online
 
     argv = [sys.executable, "-m", "fleet", "--db", db, "ingest", "--broker", f"{host}:{port}", "--workers", str(n)]
     with open(log, "ab") as out:
@@ -111,12 +110,7 @@ def _workers(host: str, port: int, db: str, n: int, log: Path) -> Iterator[subpr
             time.sleep(2.0)
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, 30)
 
 
 def _measure(host: str, port: int, broker_pid: int | None, side: list[int], batches: Any, votes: int) -> dict[str, Any]:
