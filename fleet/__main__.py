@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("device")
     assign.add_argument("unit")
 
+    serve = sub.add_parser("serve", parents=[common], help="serve the fleet web (waitress); /metrics for Prometheus")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--settings", type=Path, metavar="FILE", help="TOML settings (db, metrics_token); HYMY_* variables override"
+    )
+
     move = sub.add_parser(
         "migrate-db",
         parents=[common],
@@ -209,6 +216,21 @@ def _push_config(args: argparse.Namespace, store: FleetStore) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import waitress
+
+    from .web import create_app
+    from .web.settings import load_settings
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be 1…65535, got {args.port}")
+    settings = load_settings(args.settings, db=getattr(args, "db", None))
+    app = create_app(settings)
+    log.info("serving the fleet web on http://%s:%d/ from %s", args.host, args.port, settings.db)
+    waitress.serve(app, host=args.host, port=args.port, threads=8, ident="hymy")
+    return 0
+
+
 def _migrate_db(source: str, target: str) -> int:
     from .db.copy import copy_database
 
@@ -242,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``python -m fleet`` and ``hymy fleet``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "db", None) is None and args.command != "migrate-db":
+    if getattr(args, "db", None) is None and args.command not in ("migrate-db", "serve"):
         parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -256,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ingest(args)
         if args.command == "migrate-db":
             return _migrate_db(args.source, args.target)
+        if args.command == "serve":
+            return _serve(args)
         with open_store(args.db) as store:
             if args.command == "results":
                 daily = store.answer_counts(include_misuse=args.include_misuse)

@@ -110,6 +110,10 @@ class FleetStore(Protocol):
         """Answer counts per unit, question and scale over a period of days (summed by the database)."""
         ...
 
+    def vote_totals(self) -> tuple[int, int]:
+        """(votes counted, of which with an uncertain time), from the rollup."""
+        ...
+
     def rebuild_rollup(self) -> int:
         """Recompute the daily rollup from the votes; returns its rows."""
         ...

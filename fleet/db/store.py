@@ -712,6 +712,17 @@ class SqlFleetStore:
             if any(counts)
         ]
 
+    def vote_totals(self) -> tuple[int, int]:
+        """(votes counted, of which with an uncertain time), from the monthly rollup: no scan of the votes."""
+        m = monthly_rollup.c
+        query = sa.select(
+            sa.func.coalesce(sa.func.sum(m["count"]), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((m.uncertain, m["count"]), else_=0)), 0),
+        )
+        with self._read() as conn:
+            total, uncertain = conn.execute(query).one()
+        return int(total), int(uncertain)
+
     def rebuild_rollup(self) -> int:
         """Recompute the whole rollup from the votes in one transaction; returns its rows."""
         with self._write(zones=True) as conn:

@@ -1,0 +1,59 @@
+"""``/metrics``: the fleet's health as Prometheus metrics, for the monitoring a county's IT already runs.
+
+The figures are read from the store at each scrape (a fresh registry per request), so every process
+serving the web reports the same numbers: terminals by state, votes counted (from the rollup, never a
+scan of the votes) and those with uncertain times, and rejected messages by reason. A scraper must
+send ``Authorization: Bearer <metrics_token>``; with no token configured the endpoint refuses all.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, current_app
+from flask import request as flask_request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+
+from ..store import FleetStore
+
+bp = Blueprint("metrics", __name__)
+
+
+def _authorised(token: str) -> bool:
+    header = flask_request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The figures in Prometheus' text format, or 401 without the right bearer token."""
+    token = current_app.config["HYMY"].metrics_token
+    if not _authorised(token):
+        why = "set metrics_token (HYMY_METRICS_TOKEN) to enable /metrics" if not token else "bad or missing token"
+        return Response(f"401 unauthorised: {why}\n", 401, {"WWW-Authenticate": 'Bearer realm="hymy"'},
+                        mimetype="text/plain")  # fmt: skip
+    store: FleetStore = current_app.extensions["hymy_store"]
+    registry = CollectorRegistry()
+    terminals = Gauge("hymy_terminals", "Terminals known to the fleet, by state", ["state"], registry=registry)
+    known = store.terminals()
+    counts = {
+        "known": len(known),
+        "online": sum(1 for t in known if t.online),
+        "offline": sum(1 for t in known if t.online is False),
+        "lagging": sum(1 for t in known if t.lags),
+        "unplaced": sum(1 for t in known if t.unit is None),
+    }
+    for state, n in counts.items():
+        terminals.labels(state).set(n)
+    queued = Gauge("hymy_terminal_queue_votes", "Votes waiting on terminals, as their heartbeats last said",
+                   registry=registry)  # fmt: skip
+    queued.set(sum(t.queue or 0 for t in known))
+    total, uncertain = store.vote_totals()
+    Gauge("hymy_votes", "Votes counted", registry=registry).set(total)
+    Gauge("hymy_votes_uncertain_time", "Votes whose press time is uncertain", registry=registry).set(uncertain)
+    rejected = Gauge("hymy_rejected_messages", "Messages rejected since the start, by reason", ["reason"],
+                     registry=registry)  # fmt: skip
+    for reason, n in sorted(store.rejection_counts().items()):
+        rejected.labels(reason).set(n)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,126 @@
+"""The fleet web's settings and its /metrics endpoint for Prometheus (real store on both engines)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fleet.content import default_config_doc
+from fleet.db.store import SqlFleetStore
+from fleet.web import create_app
+from fleet.web.settings import Settings, SettingsError, load_settings
+from protocol import Heartbeat, TerminalState
+from sim.brokers import free_port
+from tests.processes import Processes
+from tests.waiting import wait_until
+
+from .conftest import NOON, make_batch
+
+TOKEN = "s3cret-token"
+
+
+def scrape(store: SqlFleetStore, token: str | None, configured: str = TOKEN) -> tuple[int, str]:
+    client = create_app(Settings(db="unused", metrics_token=configured), store=store).test_client()
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    response = client.get("/metrics", headers=headers)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_report_terminals_votes_and_rejections_from_the_store(fleet_db: SqlFleetStore) -> None:
+    fleet_db.add_vote_batches([make_batch("term-a", range(1, 6))], NOON)
+    fleet_db.add_vote_batches([make_batch("term-b", [1, 2], unit=None, synced=False)], NOON)
+    fleet_db.assign("term-a", "unit-a")
+    fleet_db.record_state(TerminalState("term-a", True, 1, NOON, "1.0"), NOON)
+    fleet_db.record_state(TerminalState("term-b", False, 1, NOON, "1.0"), NOON)
+    fleet_db.record_heartbeat(Heartbeat("term-a", NOON, 1, "boot-9", False, 1, 7, 30, 0, "1.0"), NOON)
+    fleet_db.set_config("term-a", 3, default_config_doc("unit-a"))
+    for _ in range(3):
+        fleet_db.count_rejection("bad_json", "term-b", "not JSON", NOON)
+    fleet_db.count_rejection("foreign_device", None, "claims another id", NOON)
+    status, text = scrape(fleet_db, TOKEN)
+    assert status == 200
+    got = samples(text)
+    assert got[("hymy_terminals", (("state", "known"),))] == 2
+    assert got[("hymy_terminals", (("state", "online"),))] == 1
+    assert got[("hymy_terminals", (("state", "offline"),))] == 1
+    assert got[("hymy_terminals", (("state", "lagging"),))] == 1  # term-a: desired 3, applied 0
+    assert got[("hymy_terminals", (("state", "unplaced"),))] == 1  # term-b: never placed
+    assert got[("hymy_terminal_queue_votes", ())] == 7
+    assert got[("hymy_votes", ())] == 7
+    assert got[("hymy_votes_uncertain_time", ())] == 2
+    assert got[("hymy_rejected_messages", (("reason", "bad_json"),))] == 3
+    assert got[("hymy_rejected_messages", (("reason", "foreign_device"),))] == 1
+
+
+@pytest.mark.parametrize(("token", "configured"), [(None, TOKEN), ("wrong", TOKEN), (TOKEN + "x", TOKEN), ("", "")])
+def test_metrics_refuse_a_scraper_without_the_configured_token(
+    fleet_db: SqlFleetStore, token: str | None, configured: str
+) -> None:
+    status, text = scrape(fleet_db, token, configured)
+    assert status == 401 and "hymy_votes" not in text
+    if not configured:
+        assert "HYMY_METRICS_TOKEN" in text  # says how to turn it on
+
+
+def test_settings_come_from_defaults_then_a_file_then_the_environment_then_options(tmp_path: Path) -> None:
+    assert load_settings(None, environ={}) == Settings()
+    file = tmp_path / "hymy.toml"
+    file.write_text('db = "from-file.db"\nmetrics_token = "file-token"\n')
+    assert load_settings(file, environ={}) == Settings("from-file.db", "file-token")
+    env = {"HYMY_METRICS_TOKEN": "env-token", "OTHER": "x"}
+    assert load_settings(file, environ=env) == Settings("from-file.db", "env-token")
+    assert load_settings(file, environ=env, db="given.db") == Settings("given.db", "env-token")
+    assert load_settings(file, environ=env, db=None).db == "from-file.db"  # an option not given changes nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("db = 5\n", "db must be a string"),
+        ("colour = 'red'\n", "unknown setting(s) colour"),
+        ("db = \n", "settings file"),
+    ],
+)
+def test_a_bad_settings_file_is_refused_with_what_is_wrong(tmp_path: Path, text: str, error: str) -> None:
+    file = tmp_path / "hymy.toml"
+    file.write_text(text)
+    with pytest.raises(SettingsError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(file, environ={})
+
+
+def test_hymy_fleet_serve_answers_metrics_over_http(tmp_path: Path, processes: Processes) -> None:
+    db = tmp_path / "fleet.db"
+    with SqlFleetStore(db) as store:
+        store.add_vote_batches([make_batch("term-a", [1, 2, 3])], NOON)
+    port = free_port()
+    settings = tmp_path / "hymy.toml"
+    settings.write_text(f'db = "{db}"\nmetrics_token = "{TOKEN}"\n')
+    proc = processes.start("serve", "fleet", "serve", "--settings", str(settings), "--port", str(port))
+    wait_until(lambda: _listening(port) or proc.poll() is not None, 30, "the server to listen")
+    assert proc.poll() is None, processes.log("serve")
+    url = f"http://127.0.0.1:{port}/metrics"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert samples(response.read().decode())[("hymy_votes", ())] == 3
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
