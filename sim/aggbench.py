@@ -22,6 +22,7 @@ from fleet.db.engine import database_url
 from fleet.db.rollup import BUCKET_MS
 from fleet.db.store import SqlFleetStore
 from fleet.db.tables import terminals, votes
+from fleet.records import DailyCounts
 from fleet.results import scores_by_day, scores_by_unit
 from fleet.store import DEFAULT_TZ
 from protocol import Vote, VoteBatch
@@ -99,7 +100,7 @@ class RawScan:
         self._engine = sa.create_engine(database_url(target))
         self._zone = ZoneInfo(DEFAULT_TZ)
 
-    def daily(self, since_ms: int | None = None, units: Collection[str] | None = None) -> list[Any]:
+    def daily(self, since_ms: int | None = None, units: Collection[str] | None = None) -> list[DailyCounts]:
         """Rows shaped like ``daily_counts``' (unit, question, scale, day, counts), from a scan."""
         c, t = votes.c, terminals.c
         unit_of = sa.func.coalesce(c.unit, t.unit)
@@ -124,20 +125,10 @@ class RawScan:
                 day = days[b] = datetime.fromtimestamp(b * BUCKET_MS / 1000, self._zone).date()
             counts = groups.setdefault((unit, question, scale, day), [0] * 11)
             counts[answer] += int(n)
-        return [_Daily(k, v) for k, v in groups.items()]
+        return [DailyCounts(u, q, sc, day, tuple(counts), 0) for (u, q, sc, day), counts in groups.items()]
 
     def close(self) -> None:
         self._engine.dispose()
-
-
-class _Daily:
-    """The fields of DailyCounts the scoring functions read."""
-
-    __slots__ = ("unit", "question", "scale", "day", "counts")
-
-    def __init__(self, key: tuple[Any, ...], counts: list[int]) -> None:
-        self.unit, self.question, self.scale, self.day = key
-        self.counts = tuple(counts)
 
 
 def _start_ms(day: date) -> int:
@@ -173,19 +164,19 @@ def bench_aggregate(target: str | Path, votes_: int, rounds: int | None = None) 
         queries: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
             "all_time": (
                 lambda: scores_by_unit(store.answer_counts()),
-                lambda: scores_by_unit(raw.daily()),  # type: ignore[arg-type]
+                lambda: scores_by_unit(raw.daily()),
             ),
             "last_31_days": (
                 lambda: scores_by_unit(store.answer_counts(first_day=month_ago)),
-                lambda: scores_by_unit(raw.daily(since_ms=_start_ms(month_ago))),  # type: ignore[arg-type]
+                lambda: scores_by_unit(raw.daily(since_ms=_start_ms(month_ago))),
             ),
             "unit_year_trend": (
                 lambda: scores_by_day(store.daily_counts(unit=ONE_UNIT, first_day=year_ago)),
-                lambda: scores_by_day(raw.daily(since_ms=_start_ms(year_ago), units=[ONE_UNIT])),  # type: ignore[arg-type]
+                lambda: scores_by_day(raw.daily(since_ms=_start_ms(year_ago), units=[ONE_UNIT])),
             ),
             "area_side_by_side": (
                 lambda: scores_by_unit(store.answer_counts(units=AREA)),
-                lambda: scores_by_unit(raw.daily(units=AREA)),  # type: ignore[arg-type]
+                lambda: scores_by_unit(raw.daily(units=AREA)),
             ),
         }
         figures: dict[str, Any] = {}

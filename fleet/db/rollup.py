@@ -145,20 +145,6 @@ class Zones:
         return keyed
 
 
-def load_zones(conn: Connection, unit_ids: set[str], devices: set[str]) -> Zones:
-    """The zones of ``unit_ids`` and of the units ``devices`` are placed in."""
-    placement: dict[str, str | None] = {}
-    if devices:
-        rows = conn.execute(sa.select(_T.device, _T.unit).where(_T.device.in_(sorted(devices))))
-        placement = {device: unit for device, unit in rows}
-    wanted = unit_ids | {u for u in placement.values() if u}
-    tz: dict[str, str] = {}
-    if wanted:
-        query = sa.select(_U.unit, _U.tz).where(_U.unit.in_(sorted(wanted)))
-        tz = {unit: name for unit, name in conn.execute(query)}
-    return Zones(tz, placement)
-
-
 def add_units(conn: Connection, unit_ids: Iterable[str]) -> None:
     """Give units the default zone if they have no row yet (in sorted order: no lock cycles)."""
     wanted = sorted(set(unit_ids))
@@ -182,6 +168,9 @@ class _Writes:
         self.prepared: tuple[Prepared, Prepared] | None = None
         if _positional(dialect):
             self.prepared = (Prepared(self.add, dialect), Prepared(self.drop_empty, dialect))
+            names = [f"k_{c}" for c in _KEY_COLUMNS]
+            if list(self.prepared[0].names) != [*names, "k_count"] or list(self.prepared[1].names) != names:
+                raise TypeError(f"{table.name}: rollup statements compiled with parameters in another order")
         # The driver gets raw values: SQLite keeps dates as ISO text (SQLAlchemy's own format for Date).
         self._day: Callable[[date], Any] = date.isoformat if dialect.name == "sqlite" else (lambda d: d)
 
@@ -199,9 +188,9 @@ class _Writes:
             return
         add, drop = self.prepared
         day = self._day
-        add.executemany(conn, _ordered(add, [(*k[:4], day(k[4]), *k[5:], n) for k, n in items]))
+        add.executemany(conn, [(*k[:4], day(k[4]), *k[5:], n) for k, n in items])
         if emptied:
-            drop.executemany(conn, _ordered(drop, [(*k[:4], day(k[4]), *k[5:]) for k in emptied]))
+            drop.executemany(conn, [(*k[:4], day(k[4]), *k[5:]) for k in emptied])
 
 
 def _positional(dialect: Dialect) -> bool:
@@ -225,30 +214,41 @@ class Rollup:
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         self._days = _Writes(conn, dialect, daily_rollup)
         self._months = _Writes(conn, dialect, monthly_rollup)
-        self._boot_facts = fact_query(
-            _C.device == sa.bindparam("k_device"), _C.boot == sa.bindparam("k_boot"), _C.synced == sa.false()
-        )
-        self._boot_prepared = Prepared(self._boot_facts, dialect) if _positional(dialect) else None
-        # One unit's zone and one terminal's placement, run per unit and per terminal: a Core
-        # SELECT … IN (…) costs more to build than a drain takes to store. (A zone cannot change
-        # meanwhile: the store holds the zones lock shared, see store.ZONES_LOCK.)
-        self._zone_of = self._placed_in = None
+        # The hot path's reads, run per boot, per unit and per terminal: a Core SELECT … IN (…) costs
+        # more to build than a drain takes to store. (A zone cannot change meanwhile: the store holds
+        # the zones lock shared, see store.ZONES_LOCK.) Only the store's engines run them; a migration
+        # on another engine only rebuilds.
+        self._hot: tuple[Prepared, Prepared, Prepared] | None = None
         if _positional(dialect):
-            self._zone_of = Prepared(sa.select(_U.tz).where(_U.unit == sa.bindparam("k_unit")), dialect)
-            self._placed_in = Prepared(sa.select(_T.unit).where(_T.device == sa.bindparam("k_device")), dialect)
+            self._hot = (
+                Prepared(
+                    fact_query(
+                        _C.device == sa.bindparam("k_device"),
+                        _C.boot == sa.bindparam("k_boot"),
+                        _C.synced == sa.false(),
+                    ),
+                    dialect,
+                ),
+                Prepared(sa.select(_U.tz).where(_U.unit == sa.bindparam("k_unit")), dialect),
+                Prepared(sa.select(_T.unit).where(_T.device == sa.bindparam("k_device")), dialect),
+            )
         self._known_units: set[str] = set()
 
+    def _hot_path(self) -> tuple[Prepared, Prepared, Prepared]:
+        if self._hot is None:
+            raise TypeError("the rollup's hot path needs an engine with positional parameters (the store's)")
+        return self._hot
+
     def _zones(self, conn: Connection, unit_ids: set[str], devices: set[str]) -> Zones:
-        """The zones of ``unit_ids`` and of the units ``devices`` are placed in (see load_zones)."""
-        if self._zone_of is None or self._placed_in is None:
-            return load_zones(conn, unit_ids, devices)
+        """The zones of ``unit_ids`` and of the units ``devices`` are placed in."""
+        _, zone_of, placed_in = self._hot_path()
         placement: dict[str, str | None] = {}
         for device in sorted(devices):
-            row = self._placed_in.execute(conn, {"k_device": device}).fetchone()
+            row = placed_in.execute(conn, {"k_device": device}).fetchone()
             placement[device] = None if row is None else row[0]
         tz: dict[str, str] = {}
-        for unit in sorted(unit_ids | {u for u in placement.values() if u}):  # sorted: one lock order
-            row = self._zone_of.execute(conn, {"k_unit": unit}).fetchone()
+        for unit in sorted(unit_ids | {u for u in placement.values() if u}):
+            row = zone_of.execute(conn, {"k_unit": unit}).fetchone()
             if row is not None:
                 tz[unit] = row[0]
         return Zones(tz, placement)
@@ -256,11 +256,7 @@ class Rollup:
     def add_boot(self, conn: Connection, facts: Facts, device: str, boot: str, sign: int) -> bool:
         """Count (``sign`` 1) or take away (−1) the unsynchronised votes of one boot (a correction);
         False when the boot has none (so there is nothing to correct)."""
-        params = {"k_device": device, "k_boot": boot}
-        if self._boot_prepared is None:
-            rows = conn.execute(self._boot_facts, params).all()
-        else:
-            rows = self._boot_prepared.execute(conn, params).fetchall()
+        rows = self._hot_path()[0].execute(conn, {"k_device": device, "k_boot": boot}).fetchall()
         for *fact, n in rows:
             facts.add(_fact(fact), sign * int(n))
         return bool(rows)
@@ -316,15 +312,6 @@ class Rollup:
             keyed[key] = keyed.get(key, 0) + int(n)
         self._known_units |= set(tz)
         return {k: n for k, n in keyed.items() if n}, zones.missing
-
-
-def _ordered(prepared: Prepared, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Tuples (key columns, then count) in the compiled statement's parameter order."""
-    names = [f"k_{c}" for c in _KEY_COLUMNS] + ["k_count"]
-    index = [names.index(n) for n in prepared.names]
-    if index == list(range(len(index))):
-        return rows
-    return [tuple(r[i] for i in index) for r in rows]
 
 
 def rollup_rows(conn: Connection, table: sa.Table = daily_rollup) -> dict[Key, int]:
