@@ -7,6 +7,8 @@ follows the commit), how a write transaction begins, and which dialect's INSERT 
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,29 @@ def create_fleet_engine(url: URL, synchronous: str = "FULL") -> Engine:
     return sa.create_engine(url, paramstyle="format", pool_pre_ping=True)
 
 
+#: How long a new connection keeps asking for WAL while another connection holds the database.
+WAL_WAIT_S = 30.0
+
+
+def _set_wal(dbapi_conn: sqlite3.Connection) -> tuple[str]:
+    """``PRAGMA journal_mode=WAL``, asked again while the database is locked.
+
+    Switching a new database to WAL needs it to itself, and SQLite does not use its busy timeout for
+    that: processes opening a new fleet database at once (the web and the ingest workers) got
+    "database is locked" at once. They now wait, up to WAL_WAIT_S, as for any other lock.
+    """
+    deadline = time.monotonic() + WAL_WAIT_S
+    delay = 0.005
+    while True:
+        try:
+            return tuple(dbapi_conn.execute("PRAGMA journal_mode=WAL").fetchone())  # type: ignore[return-value]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _setup_sqlite(engine: Engine, synchronous: str) -> None:
     path = engine.url.database
 
@@ -57,7 +82,7 @@ def _setup_sqlite(engine: Engine, synchronous: str) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Transactions are begun by the "begin" listener below, not by the driver's own guesswork.
         dbapi_conn.isolation_level = None
-        (mode,) = dbapi_conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        (mode,) = _set_wal(dbapi_conn)
         if str(mode).lower() != "wal" and path not in (None, "", ":memory:"):
             raise StoreError(f"fleet database {path} refused WAL (got {mode})")
         dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
