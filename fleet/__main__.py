@@ -74,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--settings", type=Path, metavar="FILE", help="TOML settings (db, metrics_token); HYMY_* variables override"
     )
 
+    admin = sub.add_parser(
+        "create-admin", parents=[common], help="make an IT administrator account (the first one, or another)"
+    )
+    admin.add_argument("username")
+    admin.add_argument(
+        "--password-file",
+        type=Path,
+        metavar="FILE",
+        help="read the password from FILE's first line (default: ask, or $HYMY_ADMIN_PASSWORD)",
+    )
+    admin.add_argument("--lang", default="fi", choices=("fi", "sv", "en"), help="the account's language (fi)")
+
     move = sub.add_parser(
         "migrate-db",
         parents=[common],
@@ -231,6 +243,33 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_admin(args: argparse.Namespace, store: FleetStore) -> int:
+    import getpass
+    import os
+
+    from .db.accounts import Accounts
+    from .db.store import SqlFleetStore
+
+    if args.password_file is not None:
+        lines = args.password_file.read_text(encoding="utf-8").splitlines()
+        password = lines[0] if lines else ""
+    elif os.environ.get("HYMY_ADMIN_PASSWORD"):
+        password = os.environ["HYMY_ADMIN_PASSWORD"]
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            print("fleet: the passwords differ", file=sys.stderr)
+            return 1
+    assert isinstance(store, SqlFleetStore)
+    try:
+        actor = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in this environment (a container, say)
+        actor = "cli"
+    account = Accounts(store).create(actor, args.username, password, "admin", None, args.lang)
+    print(f"{account.username}: IT administrator account created; sign in at the fleet web")
+    return 0
+
+
 def _migrate_db(source: str, target: str) -> int:
     from .db.copy import copy_database
 
@@ -297,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{args.device} -> {args.unit}")
             elif args.command == "push-config":
                 return _push_config(args, store)
+            elif args.command == "create-admin":
+                return _create_admin(args, store)
         return 0
     except (FleetError, ProtocolError, ValueError, OSError) as exc:
         print(f"fleet: {exc}", file=sys.stderr)

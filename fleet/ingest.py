@@ -47,7 +47,7 @@ from protocol.topics import ACK, CONFIG, FLEET_SEGMENT, device_topic, parse_topi
 
 from .errors import StoreError
 from .mqtt import DEFAULT_CLIENT_ID, Connected, Disconnected, Event, FleetMqtt
-from .records import StoredVotes
+from .records import IngestStats, StoredVotes
 from .store import FleetStore
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ INVALID = "invalid"
 LOG_INTERVAL_S = 10.0
 #: How often the fleet says again that it is online (SPEC 8), so a stale will cannot stall terminals.
 REPUBLISH_S = 60.0
+#: How often the counters are written to the store, for the fleet web's health page (another process).
+STATS_EVERY_S = 10.0
 
 
 @dataclass
@@ -188,6 +190,10 @@ class Ingest:
         self._log = _RateLimitedLog(LOG_INTERVAL_S, time.monotonic)
         self.republish_s = REPUBLISH_S
         self._announced_at = time.monotonic()
+        self.client_id = client_id
+        self.stats_every_s = STATS_EVERY_S
+        self._started_ms = int(clock() * 1000)
+        self._reported_at = -STATS_EVERY_S
 
     # -- running -------------------------------------------------------------------------------
 
@@ -235,6 +241,7 @@ class Ingest:
         """Wait up to ``timeout`` for events, then process every pending one (up to the cap)."""
         events = self._events
         self._keep_announcing()
+        self._keep_reporting()
         try:
             first = events.get(timeout=timeout)
         except queue.Empty:
@@ -447,6 +454,19 @@ class Ingest:
             log.info("pushed configuration version %d to %s", config.version, device)
             return 1
         return 0
+
+    def _keep_reporting(self) -> None:
+        """Write the counters to the store once every ``stats_every_s`` (the health page reads them)."""
+        if time.monotonic() - self._reported_at < self.stats_every_s:
+            return
+        self._reported_at = time.monotonic()
+        c = self.counters()
+        stats = IngestStats(self.client_id, self._started_ms, int(self._clock() * 1000), c.messages,
+                            c.votes_stored, c.duplicates, sum(c.rejections.values()), None, None)  # fmt: skip
+        try:
+            self.store.record_ingest_stats(stats)
+        except StoreError as exc:
+            self._log.warning("store:stats", "could not write the ingest counters: %s", exc)
 
     def _keep_announcing(self) -> None:
         """Say online again once every ``republish_s`` (SPEC 8)."""

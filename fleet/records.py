@@ -94,6 +94,9 @@ class TerminalStatus:
     report_reason: str | None
     desired_version: int | None
     refused: int | None = None  # votes the terminal set aside as refused (its last heartbeat said)
+    clock_synced: bool | None = None  # whether its clock was synchronised at its last heartbeat
+    state_wall: int | None = None  # ms, the terminal's time of its last state (birth or will)
+    report_version: int | None = None  # the version its last configuration report was about
 
     @property
     def lags(self) -> bool:
@@ -109,3 +112,25 @@ class Rejection:
     reason: str
     device: str | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    """One ingest process's counters as it last wrote them."""
+
+    worker: str
+    started_at: int  # ms
+    at: int  # ms, when written
+    messages: int
+    votes: int
+    duplicates: int
+    rejected: int
+    prev_at: int | None  # the snapshot before, for the recent rate
+    prev_votes: int | None
+
+    @property
+    def recent_rate(self) -> float | None:
+        """Votes stored per second between the last two snapshots."""
+        if self.prev_at is None or self.prev_votes is None or self.at <= self.prev_at:
+            return None
+        return (self.votes - self.prev_votes) * 1000 / (self.at - self.prev_at)

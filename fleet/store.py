@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from protocol import Config, ConfigReport, Heartbeat, TerminalState, VoteBatch
 
-from .records import AnswerCounts, DailyCounts, Rejection, StoredVote, StoredVotes, TerminalStatus
+from .records import AnswerCounts, DailyCounts, IngestStats, Rejection, StoredVote, StoredVotes, TerminalStatus
 
 DEFAULT_TZ = "Europe/Helsinki"
 
@@ -132,6 +132,18 @@ class FleetStore(Protocol):
 
     def unit_zones(self) -> dict[str, str]:
         """Every known unit's time zone."""
+        ...
+
+    def rejections_by_device(self) -> dict[str, int]:
+        """Rejections so far per sending terminal ("" when the sender was unknown)."""
+        ...
+
+    def record_ingest_stats(self, stats: IngestStats) -> None:
+        """Keep an ingest process's latest counters (the one before becomes ``prev``)."""
+        ...
+
+    def ingest_stats(self) -> list[IngestStats]:
+        """Every ingest process's last counters, newest first."""
         ...
 
     def close(self) -> None:

@@ -3,7 +3,8 @@
 Everything runs in this process with the real code: the embedded amqtt broker (or ``--broker``),
 the fleet's ingest on a SQLite store, and terminals with their own vote stores and sync agents.
 The terminals start unplaced; the fleet assigns them to units and sends each its configuration
-over MQTT, and simulated patients press once a terminal has applied it.
+over MQTT, and simulated patients press once a terminal has applied it. The fleet web is served on
+loopback with a demo account, so the terminals can be watched in a browser as they work.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from fleet.db.accounts import Accounts
+from fleet.db.org import Organisation
 from fleet.db.store import SqlFleetStore
 from fleet.errors import ConfigError
 from fleet.ingest import Ingest
@@ -29,6 +32,7 @@ from fleet.results import scores_by_unit
 from fleet.store import FleetStore
 
 from .brokers import LOOPBACK, EmbeddedBroker, choose_port
+from .demo_org import DEMO_USER, build_organisation, demo_account, place_in_organisation
 from .demo_view import Health, render_results
 from .patients import DEMO_UNITS, UnitProfile
 from .terminals import SimTerminals
@@ -83,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=_port, default=1883, help="preferred port of the embedded broker (default 1883)")
     p.add_argument("--broker", type=_broker_address, metavar="HOST:PORT", help="use this MQTT broker instead")
+    p.add_argument(
+        "--web-port", type=_port, default=8080, help="preferred port of the fleet web (default 8080, else a free one)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what the broker, fleet and terminals do")
     return p
 
@@ -179,6 +186,27 @@ class _Stop:
                 signal.signal(sig, handler)
 
 
+def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, preferred: int) -> None:
+    """Serve the fleet web on loopback with its own store, and print where and how to sign in."""
+    import secrets
+
+    from fleet.web import create_app
+    from fleet.web.server import WebServer
+    from fleet.web.settings import Settings
+
+    web_store = SqlFleetStore(fleet_db)
+    stack.callback(web_store.close)
+    password = demo_account(Accounts(web_store))
+    settings = Settings(db=str(fleet_db), secret_key=secrets.token_hex(32), secure_cookies=False)
+    app = create_app(settings, store=web_store)
+    choice = choose_port(preferred)
+    server = WebServer(app, LOOPBACK, choice.port)
+    server.start()
+    stack.callback(server.stop)
+    note = f" (port {preferred} is taken)" if choice.fell_back else ""
+    print(f"web:       {server.url}{note}  sign in as {DEMO_USER} / {password}", file=out, flush=True)
+
+
 def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals) -> Health:
     """Gather the fleet's view and the terminals' own counts for the health line."""
     terminals = reader.terminals()
@@ -209,7 +237,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         store = SqlFleetStore(fleet_db)
         stack.callback(store.close)
         devices = device_ids(args.terminals)
-        place_terminals(store, devices, units)
+        placed = place_terminals(store, devices, units)
+        org = Organisation(store)
+        nodes = build_organisation(org)
+        place_in_organisation(org, placed, nodes)
+        _serve_web(fleet_db, stack, out, args.web_port)
         ingest = Ingest(store, host, port)
         ingest.start()
         stack.callback(ingest.stop)

@@ -45,6 +45,7 @@ from ..records import (
     UNCERTAIN,
     AnswerCounts,
     DailyCounts,
+    IngestStats,
     Rejection,
     StoredVote,
     StoredVotes,
@@ -58,6 +59,7 @@ from .tables import (
     clock_anchors,
     daily_rollup,
     desired_configs,
+    ingest_stats,
     monthly_rollup,
     rejection_counts,
     rejection_log,
@@ -121,6 +123,9 @@ _TERMINAL_QUERY = (
         _T.report_reason,
         _D.version,
         _T.refused,
+        _T.hb_synced,
+        _T.state_wall,
+        _T.report_version,
     )
     .select_from(terminals.outerjoin(desired_configs, _D.device == _T.device))
     .order_by(_T.device)
@@ -326,6 +331,19 @@ class SqlFleetStore:
             finally:
                 self._depth = 0
                 self._facts = Facts()
+
+    @contextmanager
+    def writing(self, *devices: str, zones: bool = False) -> Iterator[Connection]:
+        """A write transaction for the store's companions (organisation, accounts, audit log): their
+        statements and the store's own calls inside commit together, or not at all."""
+        with self._write(*devices, zones=zones) as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction for the store's companions (one snapshot)."""
+        with self._read() as conn:
+            yield conn
 
     def _flush_facts(self, conn: Connection) -> None:
         """Apply the rollup changes gathered so far in this transaction (before a recount replaces rows)."""
@@ -933,6 +951,34 @@ class SqlFleetStore:
         with self._read() as conn:
             rows = conn.execute(sa.select(rc.reason, sa.func.sum(rc["count"])).group_by(rc.reason)).all()
         return {reason: int(total) for reason, total in rows}
+
+    def rejections_by_device(self) -> dict[str, int]:
+        """Rejections so far per sending terminal ("" when the sender was unknown)."""
+        rc = rejection_counts.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(rc.device, sa.func.sum(rc["count"])).group_by(rc.device)).all()
+        return {device: int(total) for device, total in rows}
+
+    def record_ingest_stats(self, stats: IngestStats) -> None:
+        """Keep an ingest process's latest counters (the one before becomes ``prev``)."""
+        with self._write() as conn:
+            old = conn.execute(sa.select(ingest_stats.c.at, ingest_stats.c.votes, ingest_stats.c.started_at)
+                               .where(ingest_stats.c.worker == stats.worker)).first()  # fmt: skip
+            row = {f: getattr(stats, f) for f in ("started_at", "at", "messages", "votes", "duplicates", "rejected")}
+            if old is not None and old.started_at == stats.started_at:
+                row.update(prev_at=old.at, prev_votes=old.votes)
+            else:
+                row.update(prev_at=None, prev_votes=None)
+            if old is None:
+                conn.execute(sa.insert(ingest_stats).values(dict(row, worker=stats.worker)))
+            else:
+                conn.execute(sa.update(ingest_stats).where(ingest_stats.c.worker == stats.worker).values(row))
+
+    def ingest_stats(self) -> list[IngestStats]:
+        """Every ingest process's last counters, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(ingest_stats).order_by(ingest_stats.c.at.desc()))
+            return [IngestStats(**r._mapping) for r in rows]
 
     def recent_rejections(self, limit: int = 100) -> list[Rejection]:
         """The newest rejections first, for diagnosis."""

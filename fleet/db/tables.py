@@ -174,3 +174,96 @@ sa.Index("daily_rollup_day", daily_rollup.c.day)
 #: per answer instead of 365, so figures over long periods read whole months here and days only at
 #: the period's ragged ends.
 monthly_rollup = _rollup_table("monthly_rollup")
+
+# -- the organisation, accounts and their history (the fleet web) -----------------------------------
+
+#: Region → service area → unit → location, one row per node. ``code`` is the node's stable id: for a
+#: unit, the unit id that terminals' configurations and votes carry (``units.unit``). A node is
+#: archived, never deleted, so that old figures and the audit log keep their names.
+org_nodes = sa.Table(
+    "org_nodes",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("parent_id", BigInt, sa.ForeignKey("org_nodes.id")),
+    sa.Column("kind", sa.Text, nullable=False),  # region | area | unit | location
+    sa.Column("code", sa.Text, nullable=False, unique=True),
+    sa.Column("name_fi", sa.Text, nullable=False),
+    sa.Column("name_sv", sa.Text, nullable=False, server_default=""),
+    sa.Column("name_en", sa.Text, nullable=False, server_default=""),
+    sa.Column("oid", sa.Text),  # the national SOTE organisation register's OID, validated
+    sa.Column("service_type", sa.Text),
+    sa.Column("hours", sa.Text),  # opening hours as the configuration document's ``hours`` (JSON)
+    sa.Column("misuse_interval_s", sa.Float),
+    sa.Column("target", sa.Integer),  # the unit's target score
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", BigInt, nullable=False),
+)
+
+#: People who sign in to the fleet web. ``scope_id``: the part of the hierarchy the role is granted on
+#: (None: the whole organisation). Passwords are Argon2id hashes.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),  # admin | manager | viewer
+    sa.Column("scope_id", BigInt, sa.ForeignKey("org_nodes.id")),
+    sa.Column("lang", sa.Text, nullable=False, server_default="fi"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", BigInt, nullable=False),
+    sa.Column("last_login", BigInt),
+)
+
+#: Where each terminal stood and when: one row per placement, closed (``until_ms``) when it moves.
+placements = sa.Table(
+    "placements",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("unit", sa.Text),  # None: taken out of service (retired or unplaced)
+    sa.Column("location_id", BigInt, sa.ForeignKey("org_nodes.id")),
+    sa.Column("since_ms", BigInt, nullable=False),
+    sa.Column("until_ms", BigInt),
+    sa.Column("by", sa.Text, nullable=False),
+)
+sa.Index("placements_device", placements.c.device, placements.c.since_ms)
+
+#: Every change people make: who, what, when, and the object before and after (JSON).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("at", BigInt, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),  # e.g. unit.create, terminal.place, account.disable
+    sa.Column("object", sa.Text, nullable=False),  # what it was done to, e.g. "unit:kaukajarvi"
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+)
+
+#: Terminals taken out of service for good (stolen, broken): kept with their history, hidden by default.
+retired_terminals = sa.Table(
+    "retired_terminals",
+    metadata,
+    sa.Column("device", sa.Text, primary_key=True),
+    sa.Column("at", BigInt, nullable=False),
+    sa.Column("by", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+)
+
+#: Each ingest process's counters, written every few seconds, so the web (another process) can show
+#: throughput: the latest snapshot and the one before it give the recent rate without a scan of votes.
+ingest_stats = sa.Table(
+    "ingest_stats",
+    metadata,
+    sa.Column("worker", sa.Text, primary_key=True),  # the ingest's MQTT client id
+    sa.Column("started_at", BigInt, nullable=False),
+    sa.Column("at", BigInt, nullable=False),
+    sa.Column("messages", BigInt, nullable=False),
+    sa.Column("votes", BigInt, nullable=False),
+    sa.Column("duplicates", BigInt, nullable=False),
+    sa.Column("rejected", BigInt, nullable=False),
+    sa.Column("prev_at", BigInt),
+    sa.Column("prev_votes", BigInt),
+)

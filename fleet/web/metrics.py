@@ -15,6 +15,7 @@ from flask import request as flask_request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from ..store import FleetStore
+from .access import token
 
 bp = Blueprint("metrics", __name__)
 
@@ -26,13 +27,15 @@ def _authorised(token: str) -> bool:
 
 
 @bp.get("/metrics")
+@token
 def metrics() -> Response:
     """The figures in Prometheus' text format, or 401 without the right bearer token."""
     token = current_app.config["HYMY"].metrics_token
     if not _authorised(token):
         why = "set metrics_token (HYMY_METRICS_TOKEN) to enable /metrics" if not token else "bad or missing token"
-        return Response(f"401 unauthorised: {why}\n", 401, {"WWW-Authenticate": 'Bearer realm="hymy"'},
-                        mimetype="text/plain")  # fmt: skip
+        return Response(
+            f"401 unauthorised: {why}\n", 401, {"WWW-Authenticate": 'Bearer realm="hymy"'}, mimetype="text/plain"
+        )
     store: FleetStore = current_app.extensions["hymy_store"]
     registry = CollectorRegistry()
     terminals = Gauge("hymy_terminals", "Terminals known to the fleet, by state", ["state"], registry=registry)
@@ -46,14 +49,16 @@ def metrics() -> Response:
     }
     for state, n in counts.items():
         terminals.labels(state).set(n)
-    queued = Gauge("hymy_terminal_queue_votes", "Votes waiting on terminals, as their heartbeats last said",
-                   registry=registry)  # fmt: skip
+    queued = Gauge(
+        "hymy_terminal_queue_votes", "Votes waiting on terminals, as their heartbeats last said", registry=registry
+    )
     queued.set(sum(t.queue or 0 for t in known))
     total, uncertain = store.vote_totals()
     Gauge("hymy_votes", "Votes counted", registry=registry).set(total)
     Gauge("hymy_votes_uncertain_time", "Votes whose press time is uncertain", registry=registry).set(uncertain)
-    rejected = Gauge("hymy_rejected_messages", "Messages rejected since the start, by reason", ["reason"],
-                     registry=registry)  # fmt: skip
+    rejected = Gauge(
+        "hymy_rejected_messages", "Messages rejected since the start, by reason", ["reason"], registry=registry
+    )
     for reason, n in sorted(store.rejection_counts().items()):
         rejected.labels(reason).set(n)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

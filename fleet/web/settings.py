@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "HYMY_"
 
@@ -27,26 +28,60 @@ class Settings:
     db: str = "fleet.db"
     #: Bearer token a Prometheus scraper sends for /metrics; empty: /metrics refuses every request.
     metrics_token: str = ""
+    #: Signs the session cookies. Empty: a random key per start (everyone signs in again after a restart).
+    secret_key: str = ""
+    #: A session ends after this many minutes without a request…
+    session_idle_minutes: int = 60
+    #: …and at the latest this many hours after signing in.
+    session_max_hours: int = 10
+    #: Failed sign-ins allowed per username (and ten times that per address) in 15 minutes.
+    login_attempts: int = 5
+    #: Send cookies only over HTTPS (set false only for a plain-HTTP test or demo on loopback).
+    secure_cookies: bool = True
 
 
-def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = None, **given: str | None) -> Settings:
+def _coerce(name: str, value: Any, kind: Any, where: str) -> Any:
+    if kind in (int, "int"):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise SettingsError(f"{where}: {name} must be a whole number, got {value!r}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{where}: {name} must be a whole number, got {value!r}") from None
+        if number < 1:
+            raise SettingsError(f"{where}: {name} must be at least 1, got {number}")
+        return number
+    if kind in (bool, "bool"):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise SettingsError(f"{where}: {name} must be true or false, got {value!r}")
+    if not isinstance(value, str):
+        raise SettingsError(f"{where}: {name} must be a string, got {value!r}")
+    return value
+
+
+def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = None, **given: Any) -> Settings:
     """Defaults, overridden by ``file`` (TOML, top-level keys), then by ``HYMY_<KEY>`` variables, then by
     ``given`` (command-line options; None means not given)."""
     settings = Settings()
-    names = {f.name for f in fields(Settings)}
+    kinds = {f.name: f.type for f in fields(Settings)}
     if file is not None:
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"settings file {file}: {exc}") from exc
-        unknown = sorted(set(data) - names)
+        unknown = sorted(set(data) - set(kinds))
         if unknown:
             raise SettingsError(f"settings file {file}: unknown setting(s) {', '.join(unknown)}")
-        for key, value in data.items():
-            if not isinstance(value, str):
-                raise SettingsError(f"settings file {file}: {key} must be a string, got {value!r}")
-        settings = replace(settings, **data)
+        settings = replace(settings, **{k: _coerce(k, v, kinds[k], f"settings file {file}") for k, v in data.items()})
     env = os.environ if environ is None else environ
-    from_env = {n: env[ENV_PREFIX + n.upper()] for n in names if ENV_PREFIX + n.upper() in env}
+    from_env = {
+        n: _coerce(n, env[ENV_PREFIX + n.upper()], kinds[n], ENV_PREFIX + n.upper())
+        for n in kinds
+        if ENV_PREFIX + n.upper() in env
+    }
     settings = replace(settings, **from_env)
-    return replace(settings, **{k: v for k, v in given.items() if v is not None and k in names})
+    chosen = {k: _coerce(k, v, kinds[k], "option") for k, v in given.items() if v is not None and k in kinds}
+    return replace(settings, **chosen)

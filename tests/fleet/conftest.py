@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pytest
 
 from fleet.db.store import SqlFleetStore
 from protocol import Vote, VoteBatch
+
+from .web import Fleet, build_fleet
 
 #: 2025-03-01 12:00:00 UTC, in ms: a synchronised wall clock.
 NOON = 1_740_830_400_000
@@ -43,3 +46,13 @@ def fleet_db(fleet_url: str) -> Iterator[SqlFleetStore]:
     store = SqlFleetStore(fleet_url)
     yield store
     store.close()
+
+
+@pytest.fixture
+def fleet_web(tmp_path: Path) -> Iterator[Fleet]:
+    """The fleet web on a fresh SQLite store, with an organisation and an account per role."""
+    store = SqlFleetStore(tmp_path / "fleet.db")
+    try:
+        yield build_fleet(store)
+    finally:
+        store.close()

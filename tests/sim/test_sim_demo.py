@@ -135,3 +135,43 @@ def test_a_port_that_cannot_be_one_is_refused_with_a_clear_error(port: str, caps
         main(["--port", port])
     assert exited.value.code == 2
     assert "argument --port" in capsys.readouterr().err
+
+
+def test_the_demo_serves_the_fleet_web_where_its_terminals_appear_live(tmp_path: Path) -> None:
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    web_port = free_port()
+    proc = demo(tmp_path, "--duration", "25", "--port", str(free_port()), "--web-port", str(web_port))
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while "web:" not in line:
+            line = proc.stdout.readline()
+            assert line, "the demo ended before saying where its web is"
+        said = re.search(r"web:\s+(http://127\.0\.0\.1:(\d+)/)\s+sign in as (\S+) / (\S+)", line)
+        assert said, line
+        url, port, user, password = said.group(1), int(said.group(2)), said.group(3), said.group(4)
+        assert port == web_port
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        login = opener.open(url + "login").read().decode()
+        token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', login)
+        assert token
+        form = urllib.parse.urlencode({"username": user, "password": password, "csrf_token": token.group(1)})
+        overview = opener.open(url + "login", data=form.encode()).read().decode()
+        assert "Kontiolahti health centre" in overview
+        deadline = time.monotonic() + 20
+        page = ""
+        while time.monotonic() < deadline:
+            page = opener.open(url + "terminals?show=online").read().decode()
+            if all(d in page for d in device_ids(6)) and "version 1 applied" in page:
+                break
+            time.sleep(0.5)
+        assert all(d in page for d in device_ids(6)), page
+        assert "version 1 applied" in page and "Lieksa child health clinic" in page
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in out + err

@@ -1,0 +1,87 @@
+"""Helpers for the fleet web's tests: an app on a real store, signed-in clients for each role, forms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from fleet.db.accounts import Accounts
+from fleet.db.org import Organisation
+from fleet.db.store import SqlFleetStore
+from fleet.org import OrgNode
+from fleet.web import create_app
+from fleet.web.settings import Settings
+
+PASSWORD = "correct horse battery"
+_TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+def csrf(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the form on ``path``."""
+    page = client.get(path)
+    found = _TOKEN.search(page.get_data(as_text=True))
+    assert found is not None, f"no form with a CSRF token on {path} ({page.status_code})"
+    return found.group(1)
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, Any], form_page: str | None = None) -> Any:
+    """POST ``data`` to ``path`` with the token of the form shown on ``form_page`` (default: ``path``)."""
+    return client.post(path, data=dict(data, csrf_token=csrf(client, form_page or path)))
+
+
+def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> Any:
+    """Sign in through the login form."""
+    return post_form(client, "/login", {"username": username, "password": password})
+
+
+@dataclass
+class Fleet:
+    """A fleet web on a real store, with an organisation and one account per role."""
+
+    app: Flask
+    store: SqlFleetStore
+    org: Organisation
+    accounts: Accounts
+    region: OrgNode
+    area: OrgNode
+    other_area: OrgNode
+    unit: OrgNode
+    other_unit: OrgNode
+
+    def client(self, role: str | None = None) -> FlaskClient:
+        """A client signed in as ``role`` (admin; manager or viewer of ``area``), or anonymous (None)."""
+        c = self.app.test_client()
+        c.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"  # the accounts' language too; Finnish is the default
+        if role is not None:
+            response = sign_in(c, role)
+            assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return c
+
+
+def build_fleet(store: SqlFleetStore, **settings: Any) -> Fleet:
+    """An app with a region, two service areas with a unit each, and accounts admin, manager, viewer."""
+    app = create_app(Settings(db="unused", secure_cookies=False, secret_key="test", **settings), store=store)
+    app.config["TESTING"] = True
+    org: Organisation = app.extensions["hymy_org"]
+    accounts: Accounts = app.extensions["hymy_accounts"]
+    region = org.add("test", "region", None, "pirkanmaa", name_fi="Pirkanmaa", name_sv="Birkaland", name_en="Pirkanmaa")
+    area = org.add("test", "area", region.id, "phc", name_fi="Perusterveydenhuolto", name_en="Primary health care")
+    other = org.add("test", "area", region.id, "oral", name_fi="Suun terveydenhuolto", name_en="Oral health care")
+    unit = org.add(
+        "test",
+        "unit",
+        area.id,
+        "kaukajarvi",
+        name_fi="Kaukajärven terveysasema",
+        name_en="Kaukajärvi health centre",
+        service_type="health_centre",
+    )
+    other_unit = org.add("test", "unit", other.id, "hervanta-oral", name_fi="Hervannan hammashoitola")
+    accounts.create("test", "admin", PASSWORD, "admin", None, "en")
+    accounts.create("test", "manager", PASSWORD, "manager", area.id, "en")
+    accounts.create("test", "viewer", PASSWORD, "viewer", area.id, "en")
+    return Fleet(app, store, org, accounts, region, area, other, unit, other_unit)
