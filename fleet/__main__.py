@@ -68,11 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("unit")
 
     serve = sub.add_parser("serve", parents=[common], help="serve the fleet web (waitress); /metrics for Prometheus")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    serve.add_argument(
-        "--settings", type=Path, metavar="FILE", help="TOML settings (db, metrics_token); HYMY_* variables override"
-    )
+    _web_args(serve)
+    both = sub.add_parser("run", parents=[common], help="run the ingest and serve the fleet web in one process")
+    _web_args(both)
+    _ingest_args(both)
 
     admin = sub.add_parser(
         "create-admin", parents=[common], help="make an IT administrator account (the first one, or another)"
@@ -94,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--from", dest="source", required=True, metavar="DB", help="the database to copy")
     move.add_argument("--to", dest="target", required=True, metavar="DB", help="the database to copy into")
 
+    shots = sub.add_parser(
+        "screenshots",
+        parents=[common],
+        help="save PNGs of the fleet web's main pages in fi, sv and en (headless Chromium; default: a demo fleet)",
+    )
+    shots.add_argument("dir", type=Path, help="directory to write the PNG files into")
+
     push = sub.add_parser("push-config", parents=[common], help="set a terminal's desired configuration")
     push.add_argument("device")
     push.add_argument("version", type=int)
@@ -101,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--unit", help="unit for the default document")
     push.add_argument("--broker", type=_broker, default=None, help="HOST:PORT to publish it to now (retained)")
     return parser
+
+
+def _web_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.add_argument(
+        "--settings",
+        type=Path,
+        metavar="FILE",
+        help="TOML settings (db, secret_key, metrics_token, …; see README); HYMY_* variables override",
+    )
 
 
 def _ingest_args(p: argparse.ArgumentParser) -> None:
@@ -228,18 +245,40 @@ def _push_config(args: argparse.Namespace, store: FleetStore) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import waitress
-
+def _serve(args: argparse.Namespace, with_ingest: bool = False) -> int:
+    """Serve the fleet web until SIGTERM or Ctrl-C; ``with_ingest``: run the ingest beside it (one machine)."""
     from .web import create_app
+    from .web.server import WebServer
     from .web.settings import load_settings
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1…65535, got {args.port}")
     settings = load_settings(args.settings, db=getattr(args, "db", None))
     app = create_app(settings)
-    log.info("serving the fleet web on http://%s:%d/ from %s", args.host, args.port, settings.db)
-    waitress.serve(app, host=args.host, port=args.port, threads=8, ident="hymy")
+    server = WebServer(app, args.host, args.port)
+    done = threading.Event()
+    _on_stop_signals(done.set)
+    ingest = None
+    if with_ingest:
+        host, port = getattr(args, "broker", DEFAULT_BROKER)
+        ingest = Ingest(
+            open_store(settings.db),
+            host,
+            port,
+            client_id=getattr(args, "client_id", DEFAULT_CLIENT_ID),
+            drain_cap=getattr(args, "drain_cap", DRAIN_CAP),
+        )
+        ingest.start()
+        log.info("ingesting from %s:%d into %s", host, port, settings.db)
+    server.start()
+    log.info("serving the fleet web on http://%s:%d/ from %s", args.host, server.port, settings.db)
+    try:
+        done.wait()
+    finally:
+        server.stop()
+        if ingest is not None:
+            ingest.stop()
+            ingest.store.close()
     return 0
 
 
@@ -267,6 +306,19 @@ def _create_admin(args: argparse.Namespace, store: FleetStore) -> int:
         actor = "cli"
     account = Accounts(store).create(actor, args.username, password, "admin", None, args.lang)
     print(f"{account.username}: IT administrator account created; sign in at the fleet web")
+    return 0
+
+
+def _screenshots(args: argparse.Namespace) -> int:
+    try:
+        from .web.screens import write_screenshots
+
+        paths = write_screenshots(args.dir, getattr(args, "db", None))
+    except (ImportError, RuntimeError) as exc:  # no selenium (test extra) or no Chromium: say which
+        print(f"fleet: screenshots need selenium and Debian's chromium and chromium-driver: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
     return 0
 
 
@@ -303,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``python -m fleet`` and ``hymy fleet``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "db", None) is None and args.command not in ("migrate-db", "serve"):
+    if getattr(args, "db", None) is None and args.command not in ("migrate-db", "serve", "run", "screenshots"):
         parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -317,8 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ingest(args)
         if args.command == "migrate-db":
             return _migrate_db(args.source, args.target)
-        if args.command == "serve":
-            return _serve(args)
+        if args.command in ("serve", "run"):
+            return _serve(args, with_ingest=args.command == "run")
+        if args.command == "screenshots":
+            return _screenshots(args)
         with open_store(args.db) as store:
             if args.command == "results":
                 daily = store.answer_counts(include_misuse=args.include_misuse)

@@ -64,6 +64,9 @@ LOG_INTERVAL_S = 10.0
 REPUBLISH_S = 60.0
 #: How often the counters are written to the store, for the fleet web's health page (another process).
 STATS_EVERY_S = 10.0
+#: How often the store is asked for configurations set since the last look (by the fleet web, another
+#: process), so a published change reaches online terminals within seconds, not at their next heartbeat.
+CONFIG_POLL_S = 2.0
 
 
 @dataclass
@@ -194,6 +197,10 @@ class Ingest:
         self.stats_every_s = STATS_EVERY_S
         self._started_ms = int(clock() * 1000)
         self._reported_at = -STATS_EVERY_S
+        self.config_poll_s = CONFIG_POLL_S
+        self._polled_at = time.monotonic()
+        self._config_mark = int(clock() * 1000)  # configurations set before the start are pushed on contact
+        self._config_pushed: dict[str, int] = {}  # device → version the poll pushed
 
     # -- running -------------------------------------------------------------------------------
 
@@ -242,6 +249,7 @@ class Ingest:
         events = self._events
         self._keep_announcing()
         self._keep_reporting()
+        self._poll_configs()
         try:
             first = events.get(timeout=timeout)
         except queue.Empty:
@@ -454,6 +462,27 @@ class Ingest:
             log.info("pushed configuration version %d to %s", config.version, device)
             return 1
         return 0
+
+    def _poll_configs(self) -> None:
+        """Push configurations set since the last look (a publish in the fleet web) to their terminals."""
+        if time.monotonic() - self._polled_at < self.config_poll_s:
+            return
+        self._polled_at = time.monotonic()
+        try:
+            # A second of overlap: a configuration set in the same millisecond as the last look is not missed.
+            changed = self.store.desired_since(self._config_mark - 1000)
+        except StoreError as exc:
+            self._log.warning("store:poll", "could not look for new configurations: %s", exc)
+            return
+        pushed = 0
+        for device, version, set_at in changed:
+            self._config_mark = max(self._config_mark, set_at)
+            if self._config_pushed.get(device) != version:
+                self._config_pushed[device] = version
+                pushed += self._push_config(device)
+        if pushed:
+            with self._counters_lock:
+                self._counters.configs_pushed += pushed
 
     def _keep_reporting(self) -> None:
         """Write the counters to the store once every ``stats_every_s`` (the health page reads them)."""

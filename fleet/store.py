@@ -60,6 +60,10 @@ class FleetStore(Protocol):
         """Make ``doc`` the desired configuration of ``device``; raises ConfigError if invalid or older."""
         ...
 
+    def desired_since(self, since_ms: int) -> list[tuple[str, int, int]]:
+        """(device, version, set_at) of desired configurations set at or after ``since_ms``, oldest first."""
+        ...
+
     def get_config(self, device: str) -> Config | None:
         """The desired configuration of ``device``, if any."""
         ...

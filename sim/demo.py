@@ -24,17 +24,15 @@ from types import FrameType
 from typing import TextIO
 
 from fleet.db.accounts import Accounts
-from fleet.db.org import Organisation
 from fleet.db.store import SqlFleetStore
-from fleet.errors import ConfigError
 from fleet.ingest import Ingest
 from fleet.results import scores_by_unit
 from fleet.store import FleetStore
 
 from .brokers import LOOPBACK, EmbeddedBroker, choose_port
-from .demo_org import DEMO_USER, build_organisation, demo_account, place_in_organisation
+from .demo_org import DEMO_USER, demo_account, place_terminals
 from .demo_view import Health, render_results
-from .patients import DEMO_UNITS, UnitProfile
+from .patients import DEMO_UNITS
 from .terminals import SimTerminals
 
 #: How long the end waits for votes still in flight, so the summary's counts agree.
@@ -147,23 +145,6 @@ def device_ids(count: int) -> list[str]:
     return [f"demo-term-{i:03d}" for i in range(1, count + 1)]
 
 
-def place_terminals(store: FleetStore, devices: Sequence[str], units: Sequence[UnitProfile]) -> dict[str, str]:
-    """Assign terminals to units in turn and make each unit's configuration their desired one; return device → unit."""
-    placed: dict[str, str] = {}
-    for i, device in enumerate(devices):
-        unit = units[i % len(units)]
-        store.assign(device, unit.unit)
-        doc = unit.config_doc()
-        current = store.get_config(device)
-        version = 1 if current is None else current.version
-        try:
-            store.set_config(device, version, doc)
-        except ConfigError:  # a kept data dir with an older document: a new version replaces it
-            store.set_config(device, version + 1, doc)
-        placed[device] = unit.unit
-    return placed
-
-
 class _Stop:
     """Ctrl-C and SIGTERM set an event the main loop waits on, so no KeyboardInterrupt tears through threads."""
 
@@ -237,10 +218,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         store = SqlFleetStore(fleet_db)
         stack.callback(store.close)
         devices = device_ids(args.terminals)
-        placed = place_terminals(store, devices, units)
-        org = Organisation(store)
-        nodes = build_organisation(org)
-        place_in_organisation(org, placed, nodes)
+        place_terminals(store, devices, units)
         _serve_web(fleet_db, stack, out, args.web_port)
         ingest = Ingest(store, host, port)
         ingest.start()

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from fleet.accounts import AccountError
+from fleet.content import default_config_doc
 from fleet.db.accounts import Accounts
+from fleet.db.configs import Configurations
 from fleet.db.org import Organisation
 from fleet.org import OrgNode
+from fleet.store import FleetStore
+
+from .patients import UnitProfile
 
 DEMO_USER = "demo"
 ACTOR = "demo"
@@ -73,24 +79,62 @@ _NODES: tuple[tuple[str, str, str | None, str, str, str, str | None], ...] = (
 )
 
 
-def build_organisation(org: Organisation) -> dict[str, OrgNode]:
+def build_organisation(org: Organisation, units: Sequence[UnitProfile] = ()) -> dict[str, OrgNode]:
     """Add the demo's region, service areas and units that are not there yet; return them by code."""
     tree = org.tree()
     nodes = dict(tree.by_code)
+    misuse = {u.unit: u.misuse_interval_s for u in units}
     for code, kind, parent, fi, sv, en, service in _NODES:
         if code in nodes:
             continue
         parent_id = None if parent is None else nodes[parent].id
-        fields = {"name_fi": fi, "name_sv": sv, "name_en": en, "service_type": service}
+        fields: dict[str, Any] = {
+            "name_fi": fi,
+            "name_sv": sv,
+            "name_en": en,
+            "service_type": service,
+            "misuse_interval_s": misuse.get(code),
+        }
         nodes[code] = org.add(ACTOR, kind, parent_id, code, **fields)
     return nodes
 
 
-def place_in_organisation(org: Organisation, placed: dict[str, str], nodes: dict[str, OrgNode]) -> None:
-    """Record each terminal's placement (its configuration names the unit already)."""
-    for device, unit in sorted(placed.items()):
-        if unit in nodes:
-            org.place(ACTOR, device, nodes[unit].id)
+def place_terminals(store: FleetStore, devices: Sequence[str], units: Sequence[UnitProfile]) -> dict[str, str]:
+    """Build the demo's county, give each unit its question as a published configuration set, and place
+    the terminals in the units in turn (each gets its unit's document); return device → unit.
+
+    Everything goes through the fleet web's own model (organisation, sets, assignments), so the demo
+    shows in the browser exactly what it runs. Safe to repeat on a kept database.
+    """
+    from fleet.db.store import SqlFleetStore
+
+    assert isinstance(store, SqlFleetStore)
+    org = Organisation(store)
+    configs = Configurations(store, org)
+    nodes = build_organisation(org, units)
+    by_name = {s.name: s for s in configs.sets()}
+    for unit in units:
+        question = unit.question or default_config_doc(None)["question"]
+        name = f"{question['id']} ({question['scale']})"
+        doc = default_config_doc(None)
+        doc["question"] = question
+        cs = by_name.get(name) or configs.create_set(ACTOR, name, "nps")
+        by_name[name] = cs
+        latest = configs.version(cs.id, cs.latest)
+        if latest is None or latest.doc != doc:
+            cs_version = configs.save_version(ACTOR, cs.id, doc).version
+        else:
+            cs_version = latest.version
+        if configs.get_set(cs.id).current != cs_version:  # type: ignore[union-attr]
+            configs.publish(ACTOR, cs.id, cs_version)
+        if configs.assignments().get(f"node:{nodes[unit.unit].id}") != cs.id:
+            configs.assign(ACTOR, f"node:{nodes[unit.unit].id}", cs.id)
+    placed: dict[str, str] = {}
+    for i, device in enumerate(devices):
+        unit = units[i % len(units)]
+        org.place(ACTOR, device, nodes[unit.unit].id)
+        placed[device] = unit.unit
+    return placed
 
 
 def demo_account(accounts: Accounts) -> str:

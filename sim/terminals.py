@@ -22,6 +22,7 @@ import protocol
 from device.clock import Clock, SystemClock
 from device.errors import DeviceError
 from device.store import VoteStore
+from device.strings import check_config_for
 from device.sync import SyncAgent
 from device.terminal import Terminal
 
@@ -45,8 +46,11 @@ class SimTerminal:
         clock: Clock | None = None,
         heartbeat_s: float = 5.0,
         agent_options: Mapping[str, Any] | None = None,
+        buttons: int | None = None,
     ) -> None:
-        """``agent_options`` go to the SyncAgent as they are (timeouts scaled for fast simulated time)."""
+        """``agent_options`` go to the SyncAgent as they are (timeouts scaled for fast simulated time);
+        ``buttons``: a terminal with that many physical buttons, which refuses a scale of another size
+        (``device.strings.check_config_for``); None: a touch screen, any scale."""
         self.device_id = device_id
         self.rng = rng
         self.clock = clock or SystemClock()
@@ -55,8 +59,10 @@ class SimTerminal:
         self.refused = 0
         holder: dict[str, Terminal] = {}
 
+        fits = check_config_for(buttons)
+
         def check_config(version: int, doc: dict[str, Any]) -> str | None:
-            return holder["terminal"].check_config(version, doc)
+            return holder["terminal"].check_config(version, doc) or fits(version, doc)
 
         def on_config(version: int, doc: dict[str, Any]) -> None:
             holder["terminal"].offer_config(version, doc)

@@ -41,6 +41,18 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
     quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto
 fi
 
+# The fleet web's browser tests drive Debian's headless Chromium through its chromedriver (nothing is
+# downloaded at run time).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    step "installing chromium and chromium-driver with apt-get"
+    if ! as_root true; then
+        echo "chromium is missing and this user cannot install it: run 'apt-get install chromium chromium-driver' as root" >&2
+        exit 1
+    fi
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
+fi
+
 # The fleet store's tests run on SQLite and on a real PostgreSQL: the server at 127.0.0.1:5432 if one
 # answers (or $HYMY_TEST_PG), else a throw-away cluster they start from the installed binaries.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${HYMY_TEST_PG:-}" ]; then

@@ -98,6 +98,9 @@ class Organisation:
     def __init__(self, store: SqlFleetStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self._clock = clock
+        #: Gives a just-placed terminal its document (device, unit code, location id); set by the fleet
+        #: web's configurations. Without it a placed terminal gets the unit's default document.
+        self.configure: Callable[[str, str, int | None], bool] | None = None
 
     def _now(self) -> int:
         return int(self._clock() * 1000)
@@ -248,7 +251,10 @@ class Organisation:
                     device=device, unit=unit.code, location_id=location_id, since_ms=now, by=actor
                 )
             )
-            self._configure(device, unit)
+            if self.configure is not None:
+                self.configure(device, unit.code, location_id)
+            else:
+                self._configure(device, unit)
             before = None if current is None else {"unit": current.unit, "location_id": current.location_id}
             audit.record(
                 conn,

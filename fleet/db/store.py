@@ -908,6 +908,14 @@ class SqlFleetStore:
             )
         return config
 
+    def desired_since(self, since_ms: int) -> list[tuple[str, int, int]]:
+        """(device, version, set_at) of desired configurations set at or after ``since_ms``, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(_D.device, _D.version, _D.set_at).where(_D.set_at >= since_ms).order_by(_D.set_at)
+            )
+            return [(d, v, t) for d, v, t in rows]
+
     def get_config(self, device: str) -> Config | None:
         """The desired configuration of ``device``, if any."""
         with self._read() as conn:

@@ -267,3 +267,39 @@ ingest_stats = sa.Table(
     sa.Column("prev_at", BigInt),
     sa.Column("prev_votes", BigInt),
 )
+
+# -- configurations people edit (fleet/configs.py) ---------------------------------------------------
+
+#: A named series of terminal documents (without their unit), e.g. "Health centres: NPS".
+config_sets = sa.Table(
+    "config_sets",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", BigInt, nullable=False),
+)
+
+#: Every saved version of a set; versions never change once saved. ``published_at`` set: the set's
+#: current version is its newest published one.
+config_versions = sa.Table(
+    "config_versions",
+    metadata,
+    sa.Column("set_id", BigInt, sa.ForeignKey("config_sets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.Column("saved_at", BigInt, nullable=False),
+    sa.Column("saved_by", sa.Text, nullable=False),
+    sa.Column("published_at", BigInt),
+    sa.Column("published_by", sa.Text),
+    sa.PrimaryKeyConstraint("set_id", "version"),
+)
+
+#: Which set a part of the organisation or a single terminal gets: ``target`` is ``node:<id>`` or
+#: ``terminal:<device>``; the nearest assignment wins.
+config_assignments = sa.Table(
+    "config_assignments",
+    metadata,
+    sa.Column("target", sa.Text, primary_key=True),
+    sa.Column("set_id", BigInt, sa.ForeignKey("config_sets.id"), nullable=False),
+    sa.Column("assigned_at", BigInt, nullable=False),
+)

@@ -16,6 +16,7 @@ from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 from ..db.accounts import Accounts
+from ..db.configs import Configurations
 from ..db.org import Organisation
 from ..db.store import SqlFleetStore
 from ..store import FleetStore, open_store
@@ -51,7 +52,8 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     if not isinstance(opened, SqlFleetStore):
         raise TypeError("the fleet web needs the SQL fleet store")
     app.extensions["hymy_store"] = opened
-    app.extensions["hymy_org"] = Organisation(opened)
+    app.extensions["hymy_org"] = org = Organisation(opened)
+    app.extensions["hymy_configs"] = Configurations(opened, org)
     app.extensions["hymy_accounts"] = Accounts(opened)
     app.extensions["hymy_throttle"] = LoginThrottle(settings.login_attempts, settings.login_attempts * 10)
     CSRFProtect(app)
@@ -61,15 +63,19 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     from .accounts import bp as accounts_bp
     from .audit import bp as audit_bp
     from .auth import bp as auth_bp
+    from .configs import bp as configs_bp
     from .metrics import bp as metrics_bp
     from .org import bp as org_bp
     from .overview import bp as overview_bp
     from .terminals import bp as terminals_bp
 
-    for bp in (auth_bp, overview_bp, org_bp, terminals_bp, accounts_bp, audit_bp, metrics_bp):
+    for bp in (auth_bp, overview_bp, org_bp, terminals_bp, configs_bp, accounts_bp, audit_bp, metrics_bp):
         app.register_blueprint(bp)
 
     _error_pages(app)
+    from .audit import action_label
+
+    app.jinja_env.globals["action_label"] = action_label
 
     @app.after_request
     def headers(response: Response) -> Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -13,15 +12,14 @@ from ..accounts import ADMIN, AccountError
 from . import extension, scope
 from .access import allow, me
 from .forms import ROLE_LABELS, AccountEditForm, AccountForm, choices
+from .i18n import language
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
 
 def _scopes(t: Any) -> list[tuple[int, str]]:
     return [(0, _("The whole organisation"))] + [
-        (n.id, " › ".join(p.name(str(get_locale() or "fi")) for p in t.path(n.id)))
-        for n in t.subtree(None)
-        if not n.archived
+        (n.id, " › ".join(p.name(language()) for p in t.path(n.id))) for n in t.subtree(None) if not n.archived
     ]
 
 

@@ -155,9 +155,20 @@ class RestoreForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file"), validators=[FileRequired()])
-    apply = BooleanField(_l("Apply the changes (leave unticked for a dry run)"))
-    submit = SubmitField(_l("Check the file"))
+    file = FileField(
+        _l("CSV file"),
+        validators=[FileRequired()],
+        description=_l(
+            "UTF-8, comma or semicolon separated; columns kind, code, parent, name_fi, name_sv, "
+            "name_en, oid, service_type, tz, misuse_interval_s, target."
+        ),
+    )
+    submit = SubmitField(_l("Check the file (nothing is changed yet)"))
+
+
+class ApplyImportForm(FlaskForm):
+    text = HiddenField(validators=[DataRequired()])
+    submit = SubmitField(_l("Apply these changes"))
 
 
 class PlaceForm(FlaskForm):
@@ -194,3 +205,67 @@ class AccountEditForm(FlaskForm):
         description=_l("Leave empty to keep the password."),
     )
     submit = SubmitField(_l("Save"))
+
+
+TEMPLATE_LABELS = {
+    "nps": _l("National NPS question (THL)"),
+    "nps-followup": _l("National NPS question with a follow-up"),
+    "faces4": _l("Four faces"),
+    "faces5": _l("Five faces"),
+    "agree5": _l("Agree–disagree statement"),
+}
+
+
+class NewConfigForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=120)],
+        description=_l("For example: Health centres, NPS with follow-up."),
+    )
+    template = SelectField(_l("Start from"), choices=choices(TEMPLATE_LABELS.items()), validators=[InputRequired()])
+    submit = SubmitField(_l("Create"))
+
+
+class ConfigTextsForm(FlaskForm):
+    """The common settings of a configuration, in fields; everything else in the document form."""
+
+    lang_fi = BooleanField("Suomi")
+    lang_sv = BooleanField("Svenska")
+    lang_en = BooleanField("English")
+    default_language = SelectField(_l("Language shown first"), choices=choices(LANGUAGE_CHOICES))
+    text_fi = TextAreaField(_l("Question in Finnish"), validators=[Optional(), Length(max=300)])
+    text_sv = TextAreaField(_l("Question in Swedish"), validators=[Optional(), Length(max=300)])
+    text_en = TextAreaField(_l("Question in English"), validators=[Optional(), Length(max=300)])
+    role_question = BooleanField(_l("Ask who is answering (client, relative, other)"))
+    thanks_s = DecimalField(
+        _l("Thank-you screen (seconds)"), places=0, validators=[InputRequired(), NumberRange(1, 120)]
+    )
+    misuse_interval_s = DecimalField(
+        _l("Misuse interval (seconds)"),
+        places=1,
+        validators=[InputRequired(), NumberRange(0, 3600)],
+        description=_l("A unit's own misuse interval, where set, is used instead."),
+    )
+    feedback_url = StringField(
+        _l("Feedback link shown as a QR code on the thank-you screen"), validators=[Optional(), Length(max=300)]
+    )
+    submit = SubmitField(_l("Save as a new version"))
+
+
+class ConfigDocForm(FlaskForm):
+    doc = TextAreaField(
+        _l("The document (JSON)"),
+        validators=[DataRequired(), Length(max=60_000)],
+        description=_l("Other languages (such as the Sámi languages) and follow-up questions are added here."),
+    )
+    submit = SubmitField(_l("Save as a new version"))
+
+
+class PublishForm(FlaskForm):
+    submit = SubmitField(_l("Publish"))
+
+
+class AssignForm(FlaskForm):
+    target = HiddenField(validators=[DataRequired()])
+    set_id = SelectField(_l("Configuration"), coerce=int, validators=[InputRequired()])
+    submit = SubmitField(_l("Assign"))

@@ -15,7 +15,16 @@ from ..accounts import ADMIN, MANAGER
 from ..org import KINDS, PARENT_KIND, UNIT, OrgError, OrgNode, hours_text, parse_hours
 from . import extension, scope
 from .access import STAFF, allow, me
-from .forms import KIND_LABELS, SERVICE_LABELS, WEEKDAY_LABELS, ArchiveForm, NodeForm, RestoreForm
+from .forms import (
+    KIND_LABELS,
+    SERVICE_LABELS,
+    WEEKDAY_LABELS,
+    ApplyImportForm,
+    ArchiveForm,
+    ImportForm,
+    NodeForm,
+    RestoreForm,
+)
 
 bp = Blueprint("org", __name__, url_prefix="/org")
 
@@ -214,3 +223,41 @@ def _explain(form: NodeForm, exc: OrgError) -> None:
         form.form_errors.append(_("The parent node cannot take this node (archived, or of the wrong kind)."))
     elif not any(getattr(form, f"hours_{d}").errors for d in WEEKDAYS):
         form.form_errors.append(_("The value could not be saved: %(reason)s", reason=text))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@allow(ADMIN)
+def import_csv() -> str | BaseResponse | tuple[str, int]:
+    """A county's units from a CSV file: first a dry run showing every change, then apply it at once."""
+    from ..orgimport import apply_import, plan_import
+
+    org = extension("org")
+    form, apply_form = ImportForm(), ApplyImportForm()
+    plan, text, status = None, "", 200
+    if "text" in request.form:
+        if apply_form.validate_on_submit():
+            text = apply_form.text.data
+            plan = plan_import(text, org.tree(), org.store.unit_zones())
+            try:
+                done = apply_import(plan, text, org, me().username)
+            except OrgError as exc:
+                flash(_("Nothing was changed: %(reason)s", reason=str(exc)), "error")
+                status = 409
+            else:
+                extension("configs").sync()  # units' hours and misuse intervals reach their terminals
+                flash(_("Imported: %(a)s added, %(c)s changed.", a=done.added, c=done.changed), "info")
+                return redirect(url_for("org.index"))
+    elif form.validate_on_submit():
+        raw = form.file.data.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            form.file.errors = [_("The file is not UTF-8 text. Save it as CSV UTF-8 and try again.")]
+            status = 400
+        else:
+            plan = plan_import(text, org.tree(), org.store.unit_zones())
+            apply_form.text.data = text
+            status = 200 if plan.ok else 400
+    elif request.method == "POST":
+        status = 400
+    return render_template("org/import.html", form=form, apply_form=apply_form, plan=plan), status

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -16,7 +15,8 @@ from ..org import LOCATION, UNIT, OrgError
 from ..records import TerminalStatus
 from . import extension, scope
 from .access import allow, me
-from .forms import PlaceForm, RetireForm, choices
+from .forms import AssignForm, PlaceForm, RetireForm, choices
+from .i18n import language
 
 bp = Blueprint("terminals", __name__)
 
@@ -71,6 +71,7 @@ def registry() -> str:
         tree=t,
         rejected=extension("store").rejections_by_device(),
         placements=org.current_placements(),
+        live=request.args.get("live") == "1",
         now_ms=int(time.time() * 1000),
     )
 
@@ -86,9 +87,11 @@ def _visible_or_404(device: str) -> tuple[Any, TerminalStatus]:
 def _unit_choices(t: Any) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     units = [n for n in scope.visible_nodes(t) if n.kind == UNIT and not n.archived]
     locations = [n for n in scope.visible_nodes(t) if n.kind == LOCATION and not n.archived]
-    lang = str(get_locale() or "fi")
-    unit_choices = [(n.id, " › ".join(p.name(lang) for p in t.path(n.id))) for n in units]
-    loc_choices = [(0, "–")] + [(n.id, " › ".join(p.name(lang) for p in t.path(n.id)[-2:])) for n in locations]
+    lang = language()
+    # The unit's own name first (what tells units apart), then where it belongs.
+    unit_choices = [(n.id, f"{n.name(lang)} ({t.path(n.id)[-2].name(lang)})") for n in units]
+    unit_choices.sort(key=lambda c: c[1].casefold())
+    loc_choices = [(0, "–")] + [(n.id, f"{n.name(lang)} ({t.path(n.id)[-2].name(lang)})") for n in locations]
     return unit_choices, loc_choices
 
 
@@ -102,11 +105,17 @@ def terminal(device: str) -> str:
     place.unit.choices, place.location.choices = map(choices, _unit_choices(t))
     if status.unit in t.by_code:
         place.unit.data = t.by_code[status.unit].id
+    configs = extension("configs")
+    target = f"terminal:{device}"
+    assign = AssignForm(prefix="t", data={"target": target, "set_id": configs.assignments().get(target, 0)})
+    assign.set_id.choices = choices([(0, _("Nothing here (inherit)"))] + [(c.id, c.name) for c in configs.sets()])
     return render_template(
         "terminals/terminal.html",
         s=status,
         tree=t,
         history=org.placements(device),
+        gets=configs.for_terminal(device),
+        assign_form=assign,
         retired=org.retired().get(device),
         place_form=place,
         retire_form=RetireForm(),
@@ -134,8 +143,8 @@ def place(device: str) -> BaseResponse:
         else:
             flash(
                 _(
-                    "Placed in %(unit)s. The terminal gets the unit's configuration at its next contact.",
-                    unit=unit.name_fi,
+                    "Placed in %(unit)s. The terminal gets its configuration within seconds if it is online.",
+                    unit=unit.name(language()),
                 ),
                 "info",
             )

@@ -24,7 +24,7 @@ from fleet.db.store import SqlFleetStore
 from fleet.db.tables import desired_configs
 from fleet.errors import StoreError
 from fleet.ingest import Ingest
-from fleet.mqtt import Connected, Disconnected
+from fleet.mqtt import DEFAULT_CLIENT_ID, Connected, Disconnected
 from protocol import (
     MAX_PAYLOAD_BYTES,
     Ack,
@@ -513,3 +513,29 @@ def test_an_unexpected_error_in_a_drain_is_logged_and_counted_and_the_ingest_goe
     finally:
         running.stop()
         store.close()
+
+
+def test_a_configuration_set_by_another_process_reaches_its_online_terminal_within_seconds(
+    ingest: Ingest, terminal: Probe, fleet_url: str
+) -> None:
+    send(terminal, TerminalState("term-a", True, 1, NOON, "1.0"), "state")
+    wait_for(lambda: ingest.counters().states == 1, what="the birth")
+    terminal.assert_silent(0.3)  # nothing desired yet
+    ingest.config_poll_s = 0.2
+    with SqlFleetStore(fleet_url) as web:  # the fleet web: its own connection, as if another process
+        web.set_config("term-a", 1, default_config_doc("unit-a"))
+    message = terminal.expect()  # no heartbeat or birth in between: the ingest found it by itself
+    assert decode(message.topic, message.payload) == Config("term-a", 1, default_config_doc("unit-a"))
+    terminal.assert_silent(0.6)  # found once, pushed once
+    send(terminal, ConfigReport("term-a", 1, "applied"), "config/report")
+    wait_for(lambda: ingest.counters().config_reports == 1, what="the report")
+
+
+def test_the_ingest_writes_its_counters_for_the_health_page(ingest: Ingest, terminal: Probe, fleet_url: str) -> None:
+    send(terminal, make_batch("term-a", [1, 2, 3]), "votes")
+    expect_ack(terminal)
+    ingest.stats_every_s = 0.1
+    with SqlFleetStore(fleet_url) as web:
+        wait_for(lambda: any(s.votes == 3 for s in web.ingest_stats()), what="the counters in the store")
+        stats = web.ingest_stats()[0]
+    assert stats.worker == DEFAULT_CLIENT_ID and stats.messages >= 1 and stats.at >= stats.started_at

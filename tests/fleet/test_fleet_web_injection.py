@@ -27,9 +27,12 @@ def _pages(fleet: Fleet, client: FlaskClient) -> dict[str, str]:
         "/audit",
         "/terminals/pi-1",
         f"/audit?object={PAYLOAD}",
+        "/configs/",
+        "/configs/assignments",
     ]
     paths += [f"/org/{n}" for n in tree.nodes] + [f"/org/{n}/edit" for n in tree.nodes]
     paths += [f"/accounts/{a.id}" for a in fleet.accounts.all()]
+    paths += [f"/configs/{c.id}" for c in fleet.app.extensions["hymy_configs"].sets()]
     return {p: client.get(p).get_data(as_text=True) for p in paths}
 
 
@@ -74,7 +77,26 @@ def test_markup_in_every_text_field_is_shown_escaped_on_every_page(fleet_web: Fl
         post_form(admin, "/terminals/pi-1/place", {"unit": fleet_web.unit.id, "location": 0}, "/terminals/pi-1"),
         post_form(admin, "/terminals/pi-1/retire", {"reason": PAYLOAD}, "/terminals/pi-1"),
         post_form(admin.application.test_client(), "/login", {"username": PAYLOAD, "password": PASSWORD}),
+        post_form(admin, "/configs/", {"name": PAYLOAD, "template": "nps"}),
+        post_form(admin, "/configs/", {"name": "ok", "template": PAYLOAD}),
     ]
+    configs = fleet_web.app.extensions["hymy_configs"]
+    set_id = configs.sets()[0].id
+    page = f"/configs/{set_id}"
+    texts = {
+        "lang_fi": "y",
+        "lang_en": "y",
+        "default_language": "fi",
+        "text_fi": PAYLOAD,
+        "text_en": PAYLOAD,
+        "thanks_s": "5",
+        "misuse_interval_s": "2",
+        "feedback_url": PAYLOAD,
+    }
+    responses.append(post_form(admin, page, texts))  # refused: the link is no address; every value comes back
+    responses.append(post_form(admin, page, dict(texts, feedback_url="")))  # stored
+    responses.append(post_form(admin, page, {"doc": PAYLOAD}, page))
+    responses.append(post_form(admin, page, {"doc": '{"question": "' + PAYLOAD.replace('"', "") + '"}'}, page))
     for r in responses:
         _assert_inert(r.get_data(as_text=True), r.request.path)
     assert fleet_web.org.tree().by_code["xss"].name_fi == PAYLOAD  # stored as typed, shown escaped
@@ -84,3 +106,4 @@ def test_markup_in_every_text_field_is_shown_escaped_on_every_page(fleet_web: Fl
         _assert_inert(html, path)
     shown = [p for p, html in pages.items() if ESCAPED in html]
     assert "/org/" in shown and "/health" in shown and "/audit" in shown and "/terminals/pi-1" in shown
+    assert "/configs/" in shown and f"/configs/{set_id}" in shown

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,7 +17,8 @@ from fleet.content import default_config_doc
 from fleet.db.store import SqlFleetStore
 from fleet.web import create_app
 from fleet.web.settings import Settings, SettingsError, load_settings
-from protocol import Heartbeat, TerminalState
+from protocol import Ack, Heartbeat, TerminalState, decode, encode
+from protocol.topics import device_topic
 from sim.brokers import free_port
 from tests.processes import Processes
 from tests.waiting import wait_until
@@ -124,3 +128,40 @@ def test_hymy_fleet_serve_answers_metrics_over_http(tmp_path: Path, processes: P
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_hymy_fleet_run_ingests_and_serves_in_one_process_and_stops_on_sigterm(
+    tmp_path: Path, processes: Processes, mosquitto: Any, mqtt_probe: Any
+) -> None:
+    db = tmp_path / "fleet.db"
+    port = free_port()
+    broker = f"{mosquitto.host}:{mosquitto.port}"
+    proc = processes.start("run", "fleet", "--db", str(db), "run", "--broker", broker, "--port", str(port))
+    wait_until(lambda: _listening(port) or proc.poll() is not None, 30, "the server to listen")
+    assert proc.poll() is None, processes.log("run")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as response:
+        assert response.status == 200
+    terminal = mqtt_probe(mosquitto, "term-a")
+    terminal.subscribe(device_topic("term-a", "ack"))
+    wait_until(lambda: _ingest_ready(db), 30, "the ingest to report")
+
+    def acked() -> bool:  # as a terminal does: send until acknowledged (the ingest may still be subscribing)
+        terminal.publish(device_topic("term-a", "votes"), encode(make_batch("term-a", [1, 2])))
+        return not terminal.messages.empty() or _wait_message(terminal)
+
+    wait_until(acked, 30, "an ack")
+    assert isinstance(decode((m := terminal.expect()).topic, m.payload), Ack)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0, processes.log("run")
+    with SqlFleetStore(db) as store:
+        assert store.vote_count() == 2
+
+
+def _wait_message(probe: Any) -> bool:
+    time.sleep(0.5)
+    return not probe.messages.empty()
+
+
+def _ingest_ready(db: Path) -> bool:
+    with SqlFleetStore(db) as store:
+        return bool(store.ingest_stats())

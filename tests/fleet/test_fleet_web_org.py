@@ -3,13 +3,18 @@ retirement and the audit log, through the pages people use."""
 
 from __future__ import annotations
 
+import io
+import re
+from html import unescape as html_unescape
+from typing import Any
+
 import pytest
 
 from fleet.org import OrgError, check_oid, parse_hours, y_tunnus_ok
 from protocol import Heartbeat, TerminalState
 
 from .conftest import NOON, make_batch
-from .web import Fleet, post_form
+from .web import Fleet, csrf, post_form
 
 UNIT_FORM = {
     "code": "tesoma",
@@ -127,7 +132,7 @@ def test_editing_a_unit_keeps_its_code_and_logs_before_and_after(fleet_web: Flee
     assert entry.before["name_fi"] == "Kaukajärven terveysasema" and entry.after["name_fi"] == "Kaukajärven sote-keskus"
     assert entry.before["tz"] == "Europe/Helsinki" and entry.after["tz"] == "Europe/Stockholm"
     log = admin.get("/audit").get_data(as_text=True)
-    assert "unit.update" in log and "Kaukajärven sote-keskus" in log
+    assert "Unit: changed" in log and "Kaukajärven sote-keskus" in log
 
 
 def test_a_node_with_live_children_cannot_be_archived_and_an_archived_one_can_be_restored(fleet_web: Fleet) -> None:
@@ -265,3 +270,51 @@ def test_the_health_page_shows_rejections_lagging_terminals_uncertain_times_and_
     assert "waiting for 1" in html
     assert "Votes with uncertain times" in html
     assert "12" in html and "10 min" in html
+
+
+COUNTY_CSV = (
+    "kind;code;parent;name_fi;name_sv;name_en;oid;service_type;tz\n"
+    "area;kotihoito;pirkanmaa;Kotihoito;Hemvård;Home care;;;\n"
+    "unit;kotihoito-akaa;kotihoito;Akaan kotihoito;Akaa hemvård;Akaa home care;1.2.246.10.2048198.10.3;home_care;"
+    "Europe/Helsinki\n"
+    "location;akaa-toimisto;kotihoito-akaa;Toimisto;Kontor;Office;;;\n"
+).encode("utf-8-sig")
+
+
+def _upload(client: Any, data: bytes) -> Any:
+    token = csrf(client, "/org/import")
+    return client.post(
+        "/org/import",
+        data={"csrf_token": token, "file": (io.BytesIO(data), "units.csv")},
+        content_type="multipart/form-data",
+    )
+
+
+def test_it_imports_a_countys_units_from_csv_after_a_dry_run_that_changes_nothing(fleet_web: Fleet) -> None:
+    admin = fleet_web.client("admin")
+    before = fleet_web.org.tree().nodes
+    dry = _upload(admin, COUNTY_CSV)
+    html = dry.get_data(as_text=True)
+    assert dry.status_code == 200 and "3 to add, 0 to change" in html and "Apply these changes" in html
+    assert fleet_web.org.tree().nodes == before  # a dry run stores nothing
+    text = re.search(r'name="text" type="hidden" value="([^"]*)"', html)
+    assert text is not None
+    applied = admin.post(
+        "/org/import", data={"csrf_token": csrf(admin, "/org/import"), "text": html_unescape(text.group(1))}
+    )
+    assert applied.status_code == 302
+    tree = fleet_web.org.tree()
+    assert tree.by_code["kotihoito-akaa"].name_sv == "Akaa hemvård"
+    assert tree.by_code["akaa-toimisto"].parent_id == tree.by_code["kotihoito-akaa"].id
+    assert {e.action for e in fleet_web.org.audit_entries()} >= {"area.create", "unit.create", "location.create"}
+
+
+def test_a_bad_csv_file_shows_every_wrong_row_and_offers_nothing_to_apply(fleet_web: Fleet) -> None:
+    admin = fleet_web.client("admin")
+    bad = COUNTY_CSV.replace(b"1.2.246.10.2048198.10.3", b"1.2.246.10.2048197.10.3").replace(b"home_care", b"spa")
+    response = _upload(admin, bad)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "line 3" in html and "Apply these changes" not in html
+    latin1 = _upload(admin, "kind,code,name_fi\nregion,ä,Ä\n".encode("latin-1"))
+    assert latin1.status_code == 400 and "not UTF-8" in latin1.get_data(as_text=True)
+    assert "kotihoito" not in fleet_web.org.tree().by_code

@@ -72,7 +72,7 @@ def test_demo_shows_every_unit_and_counts_every_press_once(tmp_path: Path) -> No
 
 def test_demo_runs_its_fleet_on_postgresql_when_given_a_url(tmp_path: Path, postgres_url: str) -> None:
     empty_tables(postgres_url)
-    proc = demo(tmp_path, "--duration", "4", "--port", str(free_port()), "--db", postgres_url)
+    proc = demo(tmp_path, "--duration", "8", "--port", str(free_port()), "--db", postgres_url)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     pressed, stored, shown, queued, rejected = summary(out)
