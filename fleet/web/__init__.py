@@ -46,6 +46,11 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,  # the largest upload: a county's units as CSV
     )
+    if settings.proxy_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     if not settings.secret_key:
         app.logger.warning("no secret_key set: sessions end when the fleet web restarts")
     opened = store if store is not None else open_store(settings.db)

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from . import extension
 from .access import STAFF, User, allow, me, public
-from .forms import LanguageForm, LoginForm
+from .forms import LanguageForm, LoginForm, OwnPasswordForm
 
 bp = Blueprint("auth", __name__)
 
@@ -73,3 +73,28 @@ def language() -> BaseResponse | Response:
         if current_user.is_authenticated:
             extension("accounts").update(me().username, me().id, lang=form.lang.data)
     return redirect(safe_next(form.next.data))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@allow(*STAFF)
+def account() -> str | BaseResponse | tuple[str, int]:
+    """One's own account: role and part of the organisation, and a new password (other sessions end)."""
+    form = OwnPasswordForm()
+    accounts = extension("accounts")
+    if form.validate_on_submit():
+        throttle, addr = extension("throttle"), request.remote_addr or "-"
+        if form.new.data != form.again.data:
+            form.again.errors = [_("The new passwords differ.")]
+        elif throttle.wait_s(me().username, addr) > 0:  # a session left open is no licence to guess
+            form.current.errors = [_("Too many failed sign-ins. Try again in %(minutes)d minutes.", minutes=15)]
+        elif accounts.authenticate(me().username, form.current.data) is None:
+            throttle.failed(me().username, addr)
+            form.current.errors = [_("The current password is not right.")]
+        else:
+            updated = accounts.update(me().username, me().id, password=form.new.data)
+            login_user(User(updated))  # this session goes on under the new password; the others end
+            flash(_("Password changed. Your other sessions have ended."), "info")
+            return redirect(url_for("auth.account"))
+    status = 400 if form.errors else 200
+    scope = extension("org").node(me().scope_id) if me().scope_id else None
+    return render_template("account.html", form=form, scope=scope), status

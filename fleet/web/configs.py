@@ -62,6 +62,8 @@ def _texts_form(doc: dict[str, Any]) -> ConfigTextsForm:
     texts = doc["question"]["text"]
     data: dict[str, Any] = {f"lang_{lang}": lang in doc["languages"] for lang in SHIPPED_LANGUAGES}
     data.update({f"text_{lang}": texts.get(lang, "") for lang in SHIPPED_LANGUAGES})
+    strings = doc.get("strings") or {}
+    data.update({f"thanks_{lang}": (strings.get(lang) or {}).get("thanks", "") for lang in SHIPPED_LANGUAGES})
     data.update(
         default_language=doc["default_language"],
         role_question=bool(doc.get("role_question")),
@@ -97,6 +99,18 @@ def _from_texts(form: ConfigTextsForm, doc: dict[str, Any]) -> dict[str, Any]:
                 out["question"]["review"] = [r for r in out["question"]["review"] if r != lang]
                 if not out["question"]["review"]:
                     del out["question"]["review"]
+    strings = out.setdefault("strings", {})
+    for lang in SHIPPED_LANGUAGES:
+        thanks = (getattr(form, f"thanks_{lang}").data or "").strip()
+        texts_of = strings.setdefault(lang, {})
+        if thanks:
+            texts_of["thanks"] = thanks
+        else:
+            texts_of.pop("thanks", None)
+        if not texts_of:
+            del strings[lang]
+    if not strings:
+        del out["strings"]
     out["role_question"] = bool(form.role_question.data)
     out["thanks_s"] = float(form.thanks_s.data)
     out["misuse_interval_s"] = float(form.misuse_interval_s.data)

@@ -236,6 +236,13 @@ class ConfigTextsForm(FlaskForm):
     text_fi = TextAreaField(_l("Question in Finnish"), validators=[Optional(), Length(max=300)])
     text_sv = TextAreaField(_l("Question in Swedish"), validators=[Optional(), Length(max=300)])
     text_en = TextAreaField(_l("Question in English"), validators=[Optional(), Length(max=300)])
+    thanks_fi = StringField(
+        _l("Thank-you text in Finnish"),
+        validators=[Optional(), Length(max=80)],
+        description=_l("Empty: the terminal's own text (Kiitos! / Tack! / Thank you!)."),
+    )
+    thanks_sv = StringField(_l("Thank-you text in Swedish"), validators=[Optional(), Length(max=80)])
+    thanks_en = StringField(_l("Thank-you text in English"), validators=[Optional(), Length(max=80)])
     role_question = BooleanField(_l("Ask who is answering (client, relative, other)"))
     thanks_s = DecimalField(
         _l("Thank-you screen (seconds)"), places=0, validators=[InputRequired(), NumberRange(1, 120)]
@@ -269,3 +276,14 @@ class AssignForm(FlaskForm):
     target = HiddenField(validators=[DataRequired()])
     set_id = SelectField(_l("Configuration"), coerce=int, validators=[InputRequired()])
     submit = SubmitField(_l("Assign"))
+
+
+class OwnPasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1024)],
+        description=_l("At least 12 characters."),
+    )
+    again = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField(_l("Change the password"))

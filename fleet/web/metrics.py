@@ -9,6 +9,7 @@ send ``Authorization: Bearer <metrics_token>``; with no token configured the end
 from __future__ import annotations
 
 import hmac
+import time
 
 from flask import Blueprint, Response, current_app
 from flask import request as flask_request
@@ -53,6 +54,39 @@ def metrics() -> Response:
         "hymy_terminal_queue_votes", "Votes waiting on terminals, as their heartbeats last said", registry=registry
     )
     queued.set(sum(t.queue or 0 for t in known))
+    Gauge(
+        "hymy_terminal_oldest_unsent_seconds",
+        "Age of the oldest vote any terminal still holds unsent",
+        registry=registry,
+    ).set(max((t.oldest or 0 for t in known), default=0))
+    rejecting = Gauge(
+        "hymy_terminals_config_rejected", "Terminals whose last configuration report was a rejection", registry=registry
+    )
+    rejecting.set(sum(1 for t in known if t.report_status == "rejected"))
+    stored = Gauge(
+        "hymy_ingest_votes_stored", "Votes an ingest process stored since it started", ["worker"], registry=registry
+    )
+    messages = Gauge(
+        "hymy_ingest_messages", "Messages an ingest process took since it started", ["worker"], registry=registry
+    )
+    rate = Gauge(
+        "hymy_ingest_votes_per_second",
+        "Votes an ingest process stored per second lately",
+        ["worker"],
+        registry=registry,
+    )
+    silent = Gauge(
+        "hymy_ingest_report_age_seconds",
+        "Seconds since an ingest process last wrote its counters",
+        ["worker"],
+        registry=registry,
+    )
+    now_ms = time.time() * 1000
+    for s in store.ingest_stats():
+        stored.labels(s.worker).set(s.votes)
+        messages.labels(s.worker).set(s.messages)
+        rate.labels(s.worker).set(s.recent_rate or 0.0)
+        silent.labels(s.worker).set(max(0.0, (now_ms - s.at) / 1000))
     total, uncertain = store.vote_totals()
     Gauge("hymy_votes", "Votes counted", registry=registry).set(total)
     Gauge("hymy_votes_uncertain_time", "Votes whose press time is uncertain", registry=registry).set(uncertain)

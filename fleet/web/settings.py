@@ -38,6 +38,10 @@ class Settings:
     login_attempts: int = 5
     #: Send cookies only over HTTPS (set false only for a plain-HTTP test or demo on loopback).
     secure_cookies: bool = True
+    #: Reverse proxies in front that set X-Forwarded-For and -Proto (the county's TLS proxy: 1). Their
+    #: headers are believed from that many hops only, so HSTS is sent and sign-in limits count the
+    #: real address; 0: no proxy, the headers are ignored.
+    proxy_hops: int = 0
 
 
 def _coerce(name: str, value: Any, kind: Any, where: str) -> Any:
@@ -48,8 +52,9 @@ def _coerce(name: str, value: Any, kind: Any, where: str) -> Any:
             number = int(value)
         except ValueError:
             raise SettingsError(f"{where}: {name} must be a whole number, got {value!r}") from None
-        if number < 1:
-            raise SettingsError(f"{where}: {name} must be at least 1, got {number}")
+        least = 0 if name == "proxy_hops" else 1
+        if number < least:
+            raise SettingsError(f"{where}: {name} must be at least {least}, got {number}")
         return number
     if kind in (bool, "bool"):
         if isinstance(value, bool):

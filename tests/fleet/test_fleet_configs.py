@@ -148,6 +148,7 @@ def test_it_edits_publishes_and_the_terminal_page_says_which_set_it_gets(fleet_w
         "misuse_interval_s": "2",
         "role_question": "y",
         "feedback_url": "https://palaute.example.fi/k",
+        "thanks_fi": "Kiitos palautteesta!",
     }
     refused = post_form(admin, page, form)
     assert refused.status_code == 400 and "question text lacks languages" in refused.get_data(as_text=True)
@@ -167,6 +168,7 @@ def test_it_edits_publishes_and_the_terminal_page_says_which_set_it_gets(fleet_w
     doc = fleet_web.store.get_config("pi-9").doc  # type: ignore[union-attr]
     assert doc["question"]["text"] == {"fi": "Suosittelisitko meitä?", "en": "Would you recommend us?"}
     assert doc["languages"] == ["fi", "en"] and doc["role_question"] and doc["thanks_s"] == 6
+    assert doc["strings"] == {"fi": {"thanks": "Kiitos palautteesta!"}} and doc["feedback_url"].endswith("/k")
     terminal = admin.get("/terminals/pi-9").get_data(as_text=True)
     assert "Terveysasemat" in terminal and "version 2" in terminal and "Assigned to its service area" in terminal
     log = admin.get("/audit").get_data(as_text=True)

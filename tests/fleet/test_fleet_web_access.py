@@ -221,3 +221,49 @@ def test_people_see_only_their_part_of_the_organisation(fleet_web: Fleet) -> Non
     assert "Kaukajärvi" in page and "Hervanta" not in page
     viewer = fleet_web.client("viewer")
     assert viewer.get(f"/org/{fleet_web.unit.id}/edit").status_code == 403
+
+
+def test_a_person_changes_their_own_password_and_their_other_sessions_end(fleet_web: Fleet) -> None:
+    here, elsewhere = fleet_web.client("viewer"), fleet_web.client("viewer")
+    wrong = post_form(
+        here,
+        "/account",
+        {"current": "not it at all", "new": "a brand new passphrase", "again": "a brand new passphrase"},
+    )
+    assert wrong.status_code == 400 and "current password is not right" in wrong.get_data(as_text=True)
+    differ = post_form(here, "/account", {"current": PASSWORD, "new": "a brand new passphrase", "again": "another"})
+    assert differ.status_code == 400 and "passwords differ" in differ.get_data(as_text=True)
+    done = post_form(
+        here, "/account", {"current": PASSWORD, "new": "a brand new passphrase", "again": "a brand new passphrase"}
+    )
+    assert done.status_code == 302
+    assert here.get("/").status_code == 200  # this session goes on
+    assert elsewhere.get("/").status_code == 302  # the other one ended
+    assert sign_in(fleet_web.client(), "viewer", "a brand new passphrase").status_code == 302
+    assert sign_in(fleet_web.client(), "viewer", PASSWORD).status_code == 401
+
+
+def test_behind_a_tls_proxy_hsts_is_sent_and_sign_in_limits_count_the_real_address(tmp_path: Any) -> None:
+    from fleet.db.store import SqlFleetStore
+
+    from .web import build_fleet
+
+    with SqlFleetStore(tmp_path / "fleet.db") as store:
+        fleet = build_fleet(store, proxy_hops=1)
+        client = fleet.client()
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7", "Referer": "https://localhost/login"}
+        assert client.get("/login", headers=proxied).headers["Strict-Transport-Security"].startswith("max-age=")
+        assert "Strict-Transport-Security" not in client.get("/login").headers
+        throttle = fleet.app.extensions["hymy_throttle"]
+        token = csrf(client, "/login")
+        client.post("/login", data={"username": "x", "password": "y", "csrf_token": token}, headers=proxied)
+        assert throttle._failures.get("addr:192.0.2.7")  # the address the proxy saw, not the proxy's
+
+
+def test_without_a_proxy_forwarded_headers_are_ignored(fleet_web: Fleet) -> None:
+    client = fleet_web.client()
+    forged = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7"}
+    assert "Strict-Transport-Security" not in client.get("/login", headers=forged).headers
+    token = csrf(client, "/login")
+    client.post("/login", data={"username": "x", "password": "y", "csrf_token": token}, headers=forged)
+    assert "addr:192.0.2.7" not in fleet_web.app.extensions["hymy_throttle"]._failures

@@ -338,7 +338,21 @@ def test_add_a_unit_and_place_a_terminal_in_it(driver: WebDriver, site: Site) ->
 # -- screenshots ---------------------------------------------------------------------------------
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SHOT_PAGES = ["index", "org", "org-N", "org-N-edit", "terminals", "terminals-DEVICE", "health", "accounts", "audit"]
+SHOT_PAGES = [
+    "index",
+    "org",
+    "org-N",
+    "org-N-edit",
+    "terminals",
+    "terminals-DEVICE",
+    "configs",
+    "configs-N",
+    "configs-assignments",
+    "org-import",
+    "health",
+    "accounts",
+    "audit",
+]
 
 
 def assert_png(path: Path) -> None:

@@ -15,9 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fleet.content import default_config_doc
 from fleet.db.store import SqlFleetStore
+from fleet.records import IngestStats
 from fleet.web import create_app
 from fleet.web.settings import Settings, SettingsError, load_settings
-from protocol import Ack, Heartbeat, TerminalState, decode, encode
+from protocol import Ack, ConfigReport, Heartbeat, TerminalState, decode, encode
 from protocol.topics import device_topic
 from sim.brokers import free_port
 from tests.processes import Processes
@@ -54,6 +55,10 @@ def test_metrics_report_terminals_votes_and_rejections_from_the_store(fleet_db: 
     for _ in range(3):
         fleet_db.count_rejection("bad_json", "term-b", "not JSON", NOON)
     fleet_db.count_rejection("foreign_device", None, "claims another id", NOON)
+    fleet_db.record_config_report(ConfigReport("term-b", 1, "rejected", "scale nps11 has 11 answers"), NOON)
+    now = int(time.time() * 1000)
+    fleet_db.record_ingest_stats(IngestStats("ingest-1", now - 60_000, now - 10_000, 50, 40, 1, 4, None, None))
+    fleet_db.record_ingest_stats(IngestStats("ingest-1", now - 60_000, now, 80, 60, 1, 4, None, None))
     status, text = scrape(fleet_db, TOKEN)
     assert status == 200
     got = samples(text)
@@ -67,6 +72,12 @@ def test_metrics_report_terminals_votes_and_rejections_from_the_store(fleet_db: 
     assert got[("hymy_votes_uncertain_time", ())] == 2
     assert got[("hymy_rejected_messages", (("reason", "bad_json"),))] == 3
     assert got[("hymy_rejected_messages", (("reason", "foreign_device"),))] == 1
+    assert got[("hymy_terminal_oldest_unsent_seconds", ())] == 30
+    assert got[("hymy_terminals_config_rejected", ())] == 1
+    assert got[("hymy_ingest_votes_stored", (("worker", "ingest-1"),))] == 60
+    assert got[("hymy_ingest_messages", (("worker", "ingest-1"),))] == 80
+    assert got[("hymy_ingest_votes_per_second", (("worker", "ingest-1"),))] == 2.0  # 20 votes in 10 s
+    assert 0 <= got[("hymy_ingest_report_age_seconds", (("worker", "ingest-1"),))] < 60
 
 
 @pytest.mark.parametrize(("token", "configured"), [(None, TOKEN), ("wrong", TOKEN), (TOKEN + "x", TOKEN), ("", "")])
