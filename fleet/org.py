@@ -217,14 +217,3 @@ class Tree:
     def unit_of(self, node_id: int) -> OrgNode | None:
         """The unit a node belongs to (itself for a unit, its parent for a location)."""
         return next((n for n in self.path(node_id) if n.kind == UNIT), None)
-
-
-def default_unit_config(unit: OrgNode) -> dict[str, Any]:
-    """The configuration a terminal placed in ``unit`` gets when none is assigned: the national NPS
-    question, with the unit's opening hours and misuse interval."""
-    doc = default_config_doc(unit.code)
-    if unit.hours:
-        doc["hours"] = unit.hours
-    if unit.misuse_interval_s is not None:
-        doc["misuse_interval_s"] = unit.misuse_interval_s
-    return validate_config_doc(doc)

@@ -299,18 +299,22 @@ class Configurations:
             got = self.for_terminal(
                 status.device, status.unit, location.location_id if location else None, placed=True, view=view
             )
-            if self._apply(status.device, got):
+            if self._apply(status.device, got, status.applied_version):
                 changed.append(status.device)
         return changed
 
-    def _apply(self, device: str, wanted: TerminalConfig) -> bool:
+    def _apply(self, device: str, wanted: TerminalConfig, applied: int | None = None) -> bool:
+        """Make ``wanted`` the terminal's desired document if it differs; ``applied``: its applied
+        version when the caller has read it already (a publish reads every terminal in one query)."""
         if wanted.doc is None:
             return False
         desired = self.store.get_config(device)
         if desired is not None and desired.doc == wanted.doc:
             return False
-        status = self.store.terminal(device)
-        version = max(desired.version if desired else 0, status.applied_version if status else 0) + 1
+        if applied is None:
+            status = self.store.terminal(device)
+            applied = status.applied_version if status else 0
+        version = max(desired.version if desired else 0, applied) + 1
         self.store.set_config(device, version, wanted.doc)
         return True
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from protocol import ProtocolError
 from protocol.topics import check_device_id
 
-from ..org import PARENT_KIND, SERVICE_TYPES, UNIT, OrgError, OrgNode, Tree, check_code, check_oid, default_unit_config
+from ..org import PARENT_KIND, SERVICE_TYPES, UNIT, OrgError, OrgNode, Tree, check_code, check_oid
 from . import audit
 from .store import SqlFleetStore
 from .tables import org_nodes, placements, retired_terminals, units
@@ -98,8 +98,8 @@ class Organisation:
     def __init__(self, store: SqlFleetStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self._clock = clock
-        #: Gives a just-placed terminal its document (device, unit code, location id); set by the fleet
-        #: web's configurations. Without it a placed terminal gets the unit's default document.
+        #: Gives a just-placed terminal its document (device, unit code, location id): set by
+        #: ``Configurations`` (made on first use if nobody made one), which resolves assignments.
         self.configure: Callable[[str, str, int | None], bool] | None = None
 
     def _now(self) -> int:
@@ -251,10 +251,12 @@ class Organisation:
                     device=device, unit=unit.code, location_id=location_id, since_ms=now, by=actor
                 )
             )
-            if self.configure is not None:
-                self.configure(device, unit.code, location_id)
-            else:
-                self._configure(device, unit)
+            if self.configure is None:  # the one way a document is chosen: the configurations' resolution
+                from .configs import Configurations
+
+                Configurations(self.store, self)
+            assert self.configure is not None
+            self.configure(device, unit.code, location_id)
             before = None if current is None else {"unit": current.unit, "location_id": current.location_id}
             audit.record(
                 conn,
@@ -266,16 +268,6 @@ class Organisation:
                 {"unit": unit.code, "location_id": location_id},
             )
             return Placement(device, unit.code, location_id, now, None, actor)
-
-    def _configure(self, device: str, unit: OrgNode) -> None:
-        desired = self.store.get_config(device)
-        status = self.store.terminal(device)
-        if desired is not None and desired.doc.get("unit") == unit.code:
-            return
-        doc = dict(desired.doc) if desired is not None else default_unit_config(unit)
-        doc["unit"] = unit.code
-        version = max(desired.version if desired else 0, status.applied_version if status else 0) + 1
-        self.store.set_config(device, version, doc)
 
     def retire(self, actor: str, device: str, reason: str) -> Retirement:
         """Take a terminal out of service for good: unplaced, hidden from the registry, history kept."""

@@ -968,19 +968,23 @@ class SqlFleetStore:
         return {device: int(total) for device, total in rows}
 
     def record_ingest_stats(self, stats: IngestStats) -> None:
-        """Keep an ingest process's latest counters (the one before becomes ``prev``)."""
+        """Keep an ingest process's latest counters (the one before becomes ``prev``) in one upsert."""
+        fields = ("started_at", "at", "messages", "votes", "duplicates", "rejected")
+        t = ingest_stats.c
         with self._write() as conn:
-            old = conn.execute(sa.select(ingest_stats.c.at, ingest_stats.c.votes, ingest_stats.c.started_at)
-                               .where(ingest_stats.c.worker == stats.worker)).first()  # fmt: skip
-            row = {f: getattr(stats, f) for f in ("started_at", "at", "messages", "votes", "duplicates", "rejected")}
-            if old is not None and old.started_at == stats.started_at:
-                row.update(prev_at=old.at, prev_votes=old.votes)
-            else:
-                row.update(prev_at=None, prev_votes=None)
-            if old is None:
-                conn.execute(sa.insert(ingest_stats).values(dict(row, worker=stats.worker)))
-            else:
-                conn.execute(sa.update(ingest_stats).where(ingest_stats.c.worker == stats.worker).values(row))
+            stmt = upsert(conn, ingest_stats).values(worker=stats.worker, **{f: getattr(stats, f) for f in fields})
+            ex = stmt.excluded
+            same_run = t.started_at == ex.started_at  # a restarted ingest has no "before" of its own
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[t.worker],
+                    set_={
+                        **{f: ex[f] for f in fields},
+                        "prev_at": sa.case((same_run, t.at), else_=None),
+                        "prev_votes": sa.case((same_run, t.votes), else_=None),
+                    },
+                )
+            )
 
     def ingest_stats(self) -> list[IngestStats]:
         """Every ingest process's last counters, newest first."""

@@ -11,11 +11,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -41,6 +42,28 @@ def chromium(width: int = 1280, height: int = 900) -> WebDriver:
     return WebDriver(options=options, service=Service(str(CHROMEDRIVER)))
 
 
+def wait_replaced(driver: WebDriver, element: WebElement, timeout: float = WAIT_S) -> None:
+    """Wait until ``element`` has left the page (the next page has replaced it).
+
+    Chromium answers a question about a node of the page being unloaded either "stale element" or
+    "Node with given id does not belong to the document", depending on when it is asked; both
+    mean the old page is gone, so both end the wait (Selenium's staleness_of knows only the first).
+    """
+
+    def gone(_: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, timeout).until(gone)
+
+
 def page_url(base_url: str, page: str) -> str:
     """``page`` (a path such as /terminals) on the server at ``base_url``."""
     return base_url.rstrip("/") + "/" + page.lstrip("/")
@@ -53,7 +76,7 @@ def sign_in(driver: WebDriver, base_url: str, username: str, password: str) -> N
     driver.find_element(By.ID, "password").send_keys(password)
     form = driver.find_element(By.TAG_NAME, "form")
     driver.find_element(By.CSS_SELECTOR, "main input[type=submit]").click()
-    WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(form))
+    wait_replaced(driver, form)
     if driver.find_elements(By.ID, "username"):
         raise RuntimeError(f"could not sign in as {username!r} at {base_url}")
 
@@ -65,7 +88,7 @@ def choose_language(driver: WebDriver, code: str) -> None:
         return
     Select(driver.find_element(By.ID, "lang-choice")).select_by_value(code)
     driver.find_element(By.CSS_SELECTOR, "header form:has(#lang-choice) button[type=submit]").click()
-    WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(html))
+    wait_replaced(driver, html)
     shown = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
     if shown != code:
         raise RuntimeError(f"the page is in {shown!r} after choosing {code!r}")

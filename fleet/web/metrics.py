@@ -81,6 +81,12 @@ def metrics() -> Response:
         ["worker"],
         registry=registry,
     )
+    throttle = current_app.extensions["hymy_throttle"]
+    Gauge(
+        "hymy_sign_ins_refused",
+        "Sign-ins refused by the attempt limit since this web process started",
+        registry=registry,
+    ).set(throttle.refused)
     now_ms = time.time() * 1000
     for s in store.ingest_stats():
         stored.labels(s.worker).set(s.votes)

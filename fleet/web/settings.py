@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,10 @@ class Settings:
     #: Reverse proxies in front that set X-Forwarded-For and -Proto (the county's TLS proxy: 1). Their
     #: headers are believed from that many hops only, so HSTS is sent and sign-in limits count the
     #: real address; 0: no proxy, the headers are ignored.
-    proxy_hops: int = 0
+    proxy_hops: int = field(default=0, metadata={"least": 0})
 
 
-def _coerce(name: str, value: Any, kind: Any, where: str) -> Any:
+def _coerce(name: str, value: Any, kind: Any, where: str, least: int = 1) -> Any:
     if kind in (int, "int"):
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise SettingsError(f"{where}: {name} must be a whole number, got {value!r}")
@@ -52,7 +52,6 @@ def _coerce(name: str, value: Any, kind: Any, where: str) -> Any:
             number = int(value)
         except ValueError:
             raise SettingsError(f"{where}: {name} must be a whole number, got {value!r}") from None
-        least = 0 if name == "proxy_hops" else 1
         if number < least:
             raise SettingsError(f"{where}: {name} must be at least {least}, got {number}")
         return number
@@ -72,6 +71,7 @@ def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = 
     ``given`` (command-line options; None means not given)."""
     settings = Settings()
     kinds = {f.name: f.type for f in fields(Settings)}
+    least = {f.name: f.metadata.get("least", 1) for f in fields(Settings)}
     if file is not None:
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -80,13 +80,15 @@ def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = 
         unknown = sorted(set(data) - set(kinds))
         if unknown:
             raise SettingsError(f"settings file {file}: unknown setting(s) {', '.join(unknown)}")
-        settings = replace(settings, **{k: _coerce(k, v, kinds[k], f"settings file {file}") for k, v in data.items()})
+        settings = replace(
+            settings, **{k: _coerce(k, v, kinds[k], f"settings file {file}", least[k]) for k, v in data.items()}
+        )
     env = os.environ if environ is None else environ
     from_env = {
-        n: _coerce(n, env[ENV_PREFIX + n.upper()], kinds[n], ENV_PREFIX + n.upper())
+        n: _coerce(n, env[ENV_PREFIX + n.upper()], kinds[n], ENV_PREFIX + n.upper(), least[n])
         for n in kinds
         if ENV_PREFIX + n.upper() in env
     }
     settings = replace(settings, **from_env)
-    chosen = {k: _coerce(k, v, kinds[k], "option") for k, v in given.items() if v is not None and k in kinds}
+    chosen = {k: _coerce(k, v, kinds[k], "option", least[k]) for k, v in given.items() if v is not None and k in kinds}
     return replace(settings, **chosen)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fleet.web.browser import CHROMIUM, choose_language, chromium, page_url, sign_in
+from fleet.web.browser import CHROMIUM, choose_language, chromium, page_url, sign_in, wait_replaced
 
 if not CHROMIUM.is_file():
     pytest.skip(
@@ -272,7 +272,7 @@ def test_keyboard_only_sign_in_and_navigation(anonymous: WebDriver, site: Site) 
     assert press(driver, Keys.TAB).get_attribute("id") == "password"
     form = driver.find_element(By.CSS_SELECTOR, "main form")
     press(driver, *PASSWORD, Keys.ENTER)
-    WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(form))
+    wait_replaced(driver, form)
     assert not driver.find_elements(By.ID, "username"), "still on the sign-in page"
 
     overview_h1 = driver.find_element(By.CSS_SELECTOR, "main h1")
@@ -280,7 +280,7 @@ def test_keyboard_only_sign_in_and_navigation(anonymous: WebDriver, site: Site) 
     terminals = tab_to(driver, lambda e: (e.get_attribute("href") or "").endswith("/terminals"))
     assert terminals.find_element(By.XPATH, "./ancestor::nav")  # the main menu's link, not a tile
     press(driver, Keys.ENTER)
-    WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(overview_h1))
+    wait_replaced(driver, overview_h1)
     assert driver.current_url == site.at("/terminals")
     current = driver.find_element(By.CSS_SELECTOR, "nav a[aria-current=page]")
     assert (current.get_attribute("href") or "").endswith("/terminals")
@@ -301,7 +301,7 @@ def submit(driver: WebDriver, button: WebElement) -> None:
     """Click a form's button and wait for the page that answers it."""
     html = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(html))
+    wait_replaced(driver, html)
 
 
 def test_add_a_unit_and_place_a_terminal_in_it(driver: WebDriver, site: Site) -> None:

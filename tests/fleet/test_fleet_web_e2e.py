@@ -16,13 +16,11 @@ from typing import Any
 import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 
 from fleet.db.store import SqlFleetStore
 from fleet.ingest import Ingest
-from fleet.web.browser import CHROMIUM, chromium, page_url, sign_in
+from fleet.web.browser import CHROMIUM, chromium, page_url, sign_in, wait_replaced
 from fleet.web.server import WebServer
 from sim.terminals import SimTerminal
 
@@ -89,7 +87,7 @@ def _click(driver: WebDriver, element: Any) -> None:
     """Click and wait for the next page (a form's response) to replace this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(page))
+    wait_replaced(driver, page)
 
 
 def _submit(driver: WebDriver, css: str) -> None:

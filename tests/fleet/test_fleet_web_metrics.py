@@ -74,6 +74,7 @@ def test_metrics_report_terminals_votes_and_rejections_from_the_store(fleet_db: 
     assert got[("hymy_rejected_messages", (("reason", "foreign_device"),))] == 1
     assert got[("hymy_terminal_oldest_unsent_seconds", ())] == 30
     assert got[("hymy_terminals_config_rejected", ())] == 1
+    assert got[("hymy_sign_ins_refused", ())] == 0
     assert got[("hymy_ingest_votes_stored", (("worker", "ingest-1"),))] == 60
     assert got[("hymy_ingest_messages", (("worker", "ingest-1"),))] == 80
     assert got[("hymy_ingest_votes_per_second", (("worker", "ingest-1"),))] == 2.0  # 20 votes in 10 s
