@@ -1,4 +1,4 @@
-"""Scores from answer counts: NPS with a normal-approximation interval, positive share with Wilson's.
+"""Scores from answer counts: NPS with an adjusted-Wald interval, positive share with Wilson's.
 
 Pure functions over counts indexed by answer (``counts[a]`` votes answered ``a``), so the same
 figures come out whatever store or web page asks. One figure never mixes scales: the caller
@@ -17,6 +17,10 @@ from protocol.scales import Scale
 Z95 = 1.959963984540054
 #: Below this many answers a figure is shown with a warning: one vote moves it too much.
 SMALL_SAMPLE = 30
+#: Adjusted-Wald pseudo-answers added before the NPS interval (Rocks 2016; Sauro & Lewis 2021):
+#: ¾ promoter and ¾ detractor in 3 answers, so the other 1½ are passives.
+NPS_ADD_PROMOTERS = NPS_ADD_DETRACTORS = 0.75
+NPS_ADD_ANSWERS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,18 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 
 def nps(counts: Sequence[int], sc: Scale) -> NpsScore:
-    """NPS with a 95 % interval: each answer scores +1/0/−1, SE = sqrt((p + d − (p − d)²) / n)."""
+    """NPS = 100 · (promoters − detractors) / n, with a 95 % adjusted-Wald interval.
+
+    The interval first adds three pseudo-answers, ¾ promoter, ¾ detractor and 1½ passive, then takes
+    the normal interval of the difference of two proportions: n' = n + 3, p' = (promoters + ¾) / n',
+    d' = (detractors + ¾) / n', 100 · (p' − d' ± 1.96 · sqrt((p' + d' − (p' − d')²) / n')), clipped
+    to −100…100. Rocks (2016, The American Statistician) and Sauro & Lewis (MeasuringU, 2021) found it
+    the best of the usual NPS intervals. The plain (Wald) interval on the +1/0/−1 mean shrinks to a
+    point when everyone answers alike (30 promoters of 30 gave 100…100: "certain") and near the
+    NPS 75–90 of Finnish health-care units covers the true score well under 95 % of the time; the
+    adjusted one does neither (exact coverage in the tests). The pseudo-answers pull its centre a
+    little towards 0, so with a single answer it leaves out the headline (one promoter: −48.5…98.5).
+    """
     if not sc.is_nps:
         raise ValueError(f"{sc.name} is not an NPS scale")
     n = _check(counts, sc)
@@ -90,18 +105,20 @@ def nps(counts: Sequence[int], sc: Scale) -> NpsScore:
     passives = n - promoters - detractors
     if n == 0:
         return NpsScore(0, 0, 0, 0, None, None, None, True)
-    p, d = promoters / n, detractors / n
-    mean = p - d
-    # max(): p + d − (p − d)² is ≥ 0 mathematically; rounding could make it −1e-17.
-    se = math.sqrt(max(0.0, p + d - mean * mean) / n)
+    n_adj = n + NPS_ADD_ANSWERS
+    p = (promoters + NPS_ADD_PROMOTERS) / n_adj
+    d = (detractors + NPS_ADD_DETRACTORS) / n_adj
+    centre = p - d
+    # No max(0, …) needed: the 1½ passives keep p + d < 1, so p + d − (p − d)² ≥ (p + d)(1 − p − d) > 0.
+    se = math.sqrt((p + d - centre * centre) / n_adj)
     return NpsScore(
         n,
         promoters,
         passives,
         detractors,
-        100.0 * mean,
-        _clip(100.0 * (mean - Z95 * se), -100.0, 100.0),
-        _clip(100.0 * (mean + Z95 * se), -100.0, 100.0),
+        100.0 * (promoters - detractors) / n,
+        _clip(100.0 * (centre - Z95 * se), -100.0, 100.0),
+        _clip(100.0 * (centre + Z95 * se), -100.0, 100.0),
         n < SMALL_SAMPLE,
     )
 

@@ -175,11 +175,15 @@ def test_the_example_configuration_document_is_valid() -> None:
 
 
 def test_the_worked_nps_example_is_right() -> None:
+    # Adjusted-Wald: ¾ promoter, ¾ detractor and 1½ passive pseudo-answers before the normal interval.
     n, promoters, detractors = 1000, 250, 75
-    p, d = promoters / n, detractors / n
-    se = ((p + d - (p - d) ** 2) / n) ** 0.5
+    n_adj = n + 3
+    p, d = (promoters + 0.75) / n_adj, (detractors + 0.75) / n_adj
+    se = ((p + d - (p - d) ** 2) / n_adj) ** 0.5
     low, high = 100 * (p - d - 1.96 * se), 100 * (p - d + 1.96 * se)
-    assert f"NPS = {100 * (p - d):.1f} with interval {low:.1f}–{high:.1f}" in SPEC
+    figure = 100 * (promoters - detractors) / n
+    assert f"NPS = {figure:.1f} with interval {low:.1f}–{high:.1f}" in SPEC
+    assert f"p' = {promoters + 0.75} / {n_adj} = {p:.2f}," in SPEC and f"SE = sqrt(({p + d:.5f} − " in SPEC
 
 
 def test_the_worked_wilson_example_is_right() -> None:
