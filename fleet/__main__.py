@@ -340,14 +340,16 @@ def _rollup(store: FleetStore, *, rebuild: bool) -> int:
         rows = store.rebuild_rollup()
         print(f"rollup rebuilt from {store.vote_count():,} votes: {rows:,} rows in {time.perf_counter() - t0:.1f} s")
         return 0
-    kept = store.rollup()
-    recounted = store.recount_rollup()
-    differ = {k for k in kept.keys() | recounted.keys() if kept.get(k, 0) != recounted.get(k, 0)}
-    if differ:
-        print(f"rollup differs from a recount of the votes in {len(differ):,} of {len(recounted):,} rows;")
-        print("run `hymy fleet rollup --rebuild`")
-        return 1
-    print(f"rollup agrees with a recount of the votes: {len(kept):,} rows")
+    for name, kept, recounted in (
+        ("rollup", store.rollup(), store.recount_rollup()),
+        ("hour rollup", store.rollup(hours=True), store.recount_rollup(hours=True)),
+    ):
+        differ = {k for k in kept.keys() | recounted.keys() if kept.get(k, 0) != recounted.get(k, 0)}
+        if differ:
+            print(f"{name} differs from a recount of the votes in {len(differ):,} of {len(recounted):,} rows;")
+            print("run `hymy fleet rollup --rebuild`")
+            return 1
+        print(f"{name} agrees with a recount of the votes: {len(kept):,} rows")
     return 0
 
 

@@ -122,11 +122,11 @@ class FleetStore(Protocol):
         """Recompute the daily rollup from the votes; returns its rows."""
         ...
 
-    def rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
-        """Every non-empty row of the daily (or monthly) rollup by its key."""
+    def rollup(self, monthly: bool = False, hours: bool = False) -> dict[tuple[Any, ...], int]:
+        """Every non-empty row of the daily (monthly, hour) rollup by its key."""
         ...
 
-    def recount_rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
+    def recount_rollup(self, monthly: bool = False, hours: bool = False) -> dict[tuple[Any, ...], int]:
         """The rollup a rebuild would make now, without keeping it."""
         ...
 

@@ -5,7 +5,8 @@ with units × days × answers, not with votes. It is kept in the transaction tha
 votes are added, and a time correction moves the votes it corrects from their old day to the new one.
 Work is gathered as *facts* (a vote's key with its time as a quarter-hour bucket) and folded into
 local days only at the end of the transaction, once each unit's zone is read: every zone's UTC offset
-is a multiple of 15 minutes, so a quarter hour never straddles a local midnight.
+is a multiple of 15 minutes, so a quarter hour never straddles a local midnight (nor a local hour: the
+hour rollup, the heat map's, is folded from the same facts).
 
 Writes are applied in key order, so concurrent ingest workers on PostgreSQL take row locks in one
 order and never deadlock on the rollup. Writers read zones under a shared lock (the store's
@@ -15,7 +16,7 @@ unit's days from its votes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,11 +24,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
+from protocol.scales import SCALES
+
 from ..records import UNCERTAIN
 from ..store import DEFAULT_TZ
 from .engine import upsert
 from .prepared import Prepared
-from .tables import ROLLUP_KEY, daily_rollup, monthly_rollup, terminals, units, votes
+from .tables import HOURS_KEY, ROLLUP_KEY, daily_rollup, hour_rollup, monthly_rollup, terminals, units, votes
 
 #: The quarter hour, in ms: the finest grain a fact keeps of a vote's time.
 BUCKET_MS = 15 * 60 * 1000
@@ -35,6 +38,8 @@ BUCKET_MS = 15 * 60 * 1000
 #: misuse, after_hours, uncertain). A key is the same with the local day in place of the bucket.
 Fact = tuple[str, str, str, str, int, int, str, str, bool, bool, bool]
 Key = tuple[str, str, str, str, date, int, str, str, bool, bool, bool]
+#: An hour key: (unit, device, question, scale, month, weekday, hour, grade, role, misuse, after_hours).
+HourKey = tuple[str, str, str, str, date, int, int, int, str, bool, bool]
 
 _C, _U, _T = votes.c, units.c, terminals.c
 _KEY_COLUMNS = ROLLUP_KEY
@@ -58,6 +63,17 @@ FACT_COLUMNS = (
 def fact_query(*where: Any) -> sa.Select[Any]:
     """Votes matching ``where`` grouped into facts, each with its count."""
     return sa.select(*FACT_COLUMNS, sa.func.count()).where(*where).group_by(*FACT_COLUMNS)
+
+
+def grade(scale: str, answer: int) -> int:
+    """The side an answer counts on: +1 promoter (NPS) or positive (faces, agree), −1 detractor, else 0.
+    Enough for every figure a heat-map cell shows (NPS = promoters − detractors; positive share)."""
+    sc = SCALES.get(scale)
+    if sc is None:
+        return 0
+    if sc.is_nps:
+        return 1 if answer in sc.promoters else -1 if answer in sc.detractors else 0
+    return 1 if answer in sc.positive else 0
 
 
 def vote_fact(row: Sequence[Any]) -> Fact:
@@ -111,7 +127,7 @@ class Zones:
         self.placement = placement
         self.missing: set[str] = set()  # units seen that have no row yet (given the default zone)
         self._zones: dict[str, ZoneInfo] = {}
-        self._days: dict[tuple[str, int], date] = {}
+        self._times: dict[tuple[str, int], datetime] = {}
 
     def zone_name(self, unit: str, device: str) -> str:
         """The zone of a fact's days: its unit's, or its terminal's unit's; the default for neither."""
@@ -124,25 +140,40 @@ class Zones:
             return DEFAULT_TZ
         return name
 
-    def day(self, unit: str, device: str, bucket: int) -> date:
-        """The local day a quarter-hour bucket falls on in the fact's zone."""
+    def local(self, unit: str, device: str, bucket: int) -> datetime:
+        """The local time a quarter-hour bucket starts at in the fact's zone."""
         name = self.zone_name(unit, device)
-        day = self._days.get((name, bucket))
-        if day is None:
+        t = self._times.get((name, bucket))
+        if t is None:
             zone = self._zones.get(name)
             if zone is None:
                 zone = self._zones[name] = ZoneInfo(name)
-            day = self._days[(name, bucket)] = datetime.fromtimestamp(bucket * BUCKET_MS / 1000, zone).date()
-        return day
+            t = self._times[(name, bucket)] = datetime.fromtimestamp(bucket * BUCKET_MS / 1000, zone)
+        return t
 
-    def fold(self, facts: dict[Fact, int]) -> dict[Key, int]:
-        """Facts summed into keys (local days)."""
+    def day(self, unit: str, device: str, bucket: int) -> date:
+        """The local day a quarter-hour bucket falls on in the fact's zone."""
+        return self.local(unit, device, bucket).date()
+
+    def fold(self, facts: dict[Fact, int]) -> tuple[dict[Key, int], dict[HourKey, int]]:
+        """Facts summed into day keys and into hour keys (both local)."""
         keyed: dict[Key, int] = {}
-        for (u, d, q, s, bucket, *rest), n in facts.items():
+        hours: dict[HourKey, int] = {}
+        for fact, n in facts.items():
             if n:
-                key: Key = (u, d, q, s, self.day(u, d, bucket), *rest)  # type: ignore[assignment]
-                keyed[key] = keyed.get(key, 0) + n
-        return keyed
+                self.add(fact, n, keyed, hours)
+        return keyed, hours
+
+    def add(self, fact: Fact, n: int, keyed: dict[Key, int], hours: dict[HourKey, int]) -> None:
+        """Add ``n`` votes of ``fact`` to its day key and its hour key."""
+        u, d, q, s, bucket, answer, role, reason, misuse, after_hours, uncertain = fact
+        t = self.local(u, d, bucket)
+        day = t.date()
+        key: Key = (u, d, q, s, day, answer, role, reason, misuse, after_hours, uncertain)
+        keyed[key] = keyed.get(key, 0) + n
+        side = grade(s, answer)
+        hour: HourKey = (u, d, q, s, day.replace(day=1), t.weekday(), t.hour, side, role, misuse, after_hours)
+        hours[hour] = hours.get(hour, 0) + n
 
 
 def add_units(conn: Connection, unit_ids: Iterable[str]) -> None:
@@ -156,41 +187,45 @@ def add_units(conn: Connection, unit_ids: Iterable[str]) -> None:
 class _Writes:
     """Adding counts to one rollup table and deleting the rows brought to zero."""
 
-    def __init__(self, conn: Connection, dialect: Dialect, table: sa.Table) -> None:
+    def __init__(
+        self, conn: Connection, dialect: Dialect, table: sa.Table, key: tuple[str, ...] = _KEY_COLUMNS
+    ) -> None:
         cols = table.c
-        params: dict[str, Any] = {c: sa.bindparam(f"k_{c}") for c in _KEY_COLUMNS}
+        self.key = key
+        params: dict[str, Any] = {c: sa.bindparam(f"k_{c}") for c in key}
         stmt = upsert(conn, table).values(**params, count=sa.bindparam("k_count"))
         self.add = stmt.on_conflict_do_update(
-            index_elements=[cols[c] for c in _KEY_COLUMNS], set_={"count": cols["count"] + stmt.excluded["count"]}
+            index_elements=[cols[c] for c in key], set_={"count": cols["count"] + stmt.excluded["count"]}
         )
-        where = [cols[c] == sa.bindparam(f"k_{c}") for c in _KEY_COLUMNS]
+        where = [cols[c] == sa.bindparam(f"k_{c}") for c in key]
         self.drop_empty = sa.delete(table).where(*where, cols["count"] == sa.literal_column("0"))
         self.prepared: tuple[Prepared, Prepared] | None = None
         if _positional(dialect):
             self.prepared = (Prepared(self.add, dialect), Prepared(self.drop_empty, dialect))
-            names = [f"k_{c}" for c in _KEY_COLUMNS]
+            names = [f"k_{c}" for c in key]
             if list(self.prepared[0].names) != [*names, "k_count"] or list(self.prepared[1].names) != names:
                 raise TypeError(f"{table.name}: rollup statements compiled with parameters in another order")
         # The driver gets raw values: SQLite keeps dates as ISO text (SQLAlchemy's own format for Date).
         self._day: Callable[[date], Any] = date.isoformat if dialect.name == "sqlite" else (lambda d: d)
+        self._at = 4  # the date column's place in the key (day or month), after unit, device, question, scale
 
-    def write(self, conn: Connection, keyed: dict[Key, int]) -> None:
+    def write(self, conn: Connection, keyed: Mapping[tuple[Any, ...], int]) -> None:
         """Add counts to the rows (in key order: concurrent writers lock rows in one order)."""
         items = sorted((k, n) for k, n in keyed.items() if n)
         if not items:
             return
         emptied = [k for k, n in items if n < 0]
         if self.prepared is None:
-            names = [f"k_{c}" for c in _KEY_COLUMNS]
+            names = [f"k_{c}" for c in self.key]
             conn.execute(self.add, [{**dict(zip(names, k, strict=True)), "k_count": n} for k, n in items])
             if emptied:
                 conn.execute(self.drop_empty, [dict(zip(names, k, strict=True)) for k in emptied])
             return
         add, drop = self.prepared
-        day = self._day
-        add.executemany(conn, [(*k[:4], day(k[4]), *k[5:], n) for k, n in items])
+        day, at = self._day, self._at
+        add.executemany(conn, [(*k[:at], day(k[at]), *k[at + 1 :], n) for k, n in items])
         if emptied:
-            drop.executemany(conn, [(*k[:4], day(k[4]), *k[5:]) for k in emptied])
+            drop.executemany(conn, [(*k[:at], day(k[at]), *k[at + 1 :]) for k in emptied])
 
 
 def _positional(dialect: Dialect) -> bool:
@@ -214,6 +249,7 @@ class Rollup:
     def __init__(self, conn: Connection, dialect: Dialect) -> None:
         self._days = _Writes(conn, dialect, daily_rollup)
         self._months = _Writes(conn, dialect, monthly_rollup)
+        self._hours = _Writes(conn, dialect, hour_rollup, HOURS_KEY)
         # The hot path's reads, run per boot, per unit and per terminal: a Core SELECT … IN (…) costs
         # more to build than a drain takes to store. (A zone cannot change meanwhile: the store holds
         # the zones lock shared, see store.ZONES_LOCK.) Only the store's engines run them; a migration
@@ -275,28 +311,35 @@ class Rollup:
         if zones.missing:  # a placement unit seen for the first time
             add_units(conn, zones.missing)
         self._known_units |= unit_ids
-        self.write(conn, zones.fold(counts))
+        keyed, hours = zones.fold(counts)
+        self.write(conn, keyed, hours)
 
-    def write(self, conn: Connection, keyed: dict[Key, int]) -> None:
-        """Add day counts to the daily rollup and their sums to the monthly one; rows brought to zero go."""
+    def write(self, conn: Connection, keyed: dict[Key, int], hours: dict[HourKey, int] | None) -> None:
+        """Add day counts to the daily rollup, their sums to the monthly one and hour counts to the hour
+        rollup (None: not that one); rows brought to zero go."""
         self._days.write(conn, keyed)
         self._months.write(conn, by_month(keyed))
+        if hours is not None:
+            self._hours.write(conn, hours)
 
-    def rebuild(self, conn: Connection, *where: Any, scope: Callable[[sa.Table], Any] | None = None) -> int:
+    def rebuild(
+        self, conn: Connection, *where: Any, scope: Callable[[sa.Table], Any] | None = None, hours: bool = True
+    ) -> int:
         """Recompute the rollups from the votes matching ``where`` (all when none), after deleting the
-        rows ``scope(table)`` selects in each (all when None). Returns the daily rows written."""
-        for table in (daily_rollup, monthly_rollup):
+        rows ``scope(table)`` selects in each (all when None). ``hours`` False leaves the hour rollup
+        alone (a migration older than its table). Returns the daily rows written."""
+        for table in (daily_rollup, monthly_rollup, *((hour_rollup,) if hours else ())):
             conn.execute(sa.delete(table).where(scope(table) if scope is not None else sa.true()))
-        keyed, missing = self.recount(conn, *where)
+        keyed, hour_keyed, missing = self.recount(conn, *where)
         if missing:
             add_units(conn, missing)
-        self.write(conn, keyed)
+        self.write(conn, keyed, hour_keyed if hours else None)
         self._known_units |= missing
         return len(keyed)
 
-    def recount(self, conn: Connection, *where: Any) -> tuple[dict[Key, int], set[str]]:
-        """The daily rollup of the votes matching ``where``, counted from the votes (nothing written),
-        and the units seen that have no zone row yet.
+    def recount(self, conn: Connection, *where: Any) -> tuple[dict[Key, int], dict[HourKey, int], set[str]]:
+        """The daily and hour rollups of the votes matching ``where``, counted from the votes (nothing
+        written), and the units seen that have no zone row yet.
 
         Zones and placements are read once; the votes are grouped into facts by the database and
         streamed, so memory holds the rollup's rows, not the votes.
@@ -305,21 +348,18 @@ class Rollup:
         placement = {device: unit for device, unit in conn.execute(sa.select(_T.device, _T.unit))}
         zones = Zones(tz, placement)
         keyed: dict[Key, int] = {}
+        hours: dict[HourKey, int] = {}
         result = conn.execute(fact_query(*where).execution_options(stream_results=True, yield_per=50_000))
         for *values, n in result:
-            u, d, q, s, bucket, *rest = _fact(values)
-            key: Key = (u, d, q, s, zones.day(u, d, bucket), *rest)  # type: ignore[assignment]
-            keyed[key] = keyed.get(key, 0) + int(n)
+            zones.add(_fact(values), int(n), keyed, hours)
         self._known_units |= set(tz)
-        return {k: n for k, n in keyed.items() if n}, zones.missing
+        return {k: n for k, n in keyed.items() if n}, {k: n for k, n in hours.items() if n}, zones.missing
 
 
-def rollup_rows(conn: Connection, table: sa.Table = daily_rollup) -> dict[Key, int]:
-    """Every non-empty row of a rollup table, for checks and tests."""
-    cols = [table.c[c] for c in _KEY_COLUMNS]
+def rollup_rows(conn: Connection, table: sa.Table = daily_rollup) -> dict[tuple[Any, ...], int]:
+    """Every non-empty row of a rollup table by its key (booleans as bool), for checks and tests."""
+    key = HOURS_KEY if table is hour_rollup else _KEY_COLUMNS
+    flags = {i for i, c in enumerate(key) if c in ("misuse", "after_hours", "uncertain")}
+    cols = [table.c[c] for c in key]
     rows = conn.execute(sa.select(*cols, table.c["count"]).where(table.c["count"] != 0))
-    out: dict[Key, int] = {}
-    for *key, n in rows:
-        u, d, q, s, day, a, role, reason, misuse, after_hours, uncertain = key
-        out[(u, d, q, s, day, a, role, reason, bool(misuse), bool(after_hours), bool(uncertain))] = int(n)
-    return out
+    return {tuple(bool(v) if i in flags else v for i, v in enumerate(k)): int(n) for *k, n in rows}

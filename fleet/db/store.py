@@ -59,6 +59,7 @@ from .tables import (
     clock_anchors,
     daily_rollup,
     desired_configs,
+    hour_rollup,
     ingest_stats,
     monthly_rollup,
     rejection_counts,
@@ -747,16 +748,19 @@ class SqlFleetStore:
             self._flush_facts(conn)
             return self._rollup.rebuild(conn)
 
-    def recount_rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
-        """The rollup a rebuild would make now, counted from the votes; nothing is written or locked."""
+    def recount_rollup(self, monthly: bool = False, hours: bool = False) -> dict[tuple[Any, ...], int]:
+        """The rollup a rebuild would make now (daily, monthly or hour), counted from the votes; nothing
+        is written or locked."""
         with self._read() as conn:
-            keyed, _ = self._rollup.recount(conn)
-        return by_month(keyed) if monthly else dict(keyed)
+            keyed, hour_keyed, _ = self._rollup.recount(conn)
+        return dict(hour_keyed) if hours else by_month(keyed) if monthly else dict(keyed)
 
-    def rollup(self, monthly: bool = False) -> dict[tuple[Any, ...], int]:
-        """Every non-empty row of the daily (or monthly) rollup by its key, for checks (compare with a recount)."""
+    def rollup(self, monthly: bool = False, hours: bool = False) -> dict[tuple[Any, ...], int]:
+        """Every non-empty row of the daily (monthly, hour) rollup by its key, for checks (compare with a
+        recount)."""
+        table = hour_rollup if hours else monthly_rollup if monthly else daily_rollup
         with self._read() as conn:
-            return dict(rollup_rows(conn, monthly_rollup if monthly else daily_rollup))
+            return rollup_rows(conn, table)
 
     def set_unit_zone(self, unit: str, tz: str) -> None:
         """Set the time zone of ``unit``'s days; its rollup is rebuilt in the same transaction."""

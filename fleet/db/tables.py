@@ -175,6 +175,32 @@ sa.Index("daily_rollup_day", daily_rollup.c.day)
 #: the period's ragged ends.
 monthly_rollup = _rollup_table("monthly_rollup")
 
+HOURS_KEY: tuple[str, ...] = tuple(
+    "unit device question scale month weekday hour grade role misuse after_hours".split()
+)
+#: Votes counted per local month, weekday (0 Monday) and hour of day: the heat map of when answers
+#: come and how they lean, read without the votes. ``grade`` is the answer's side, not the answer
+#: (+1 promoter or positive, −1 detractor, 0 the rest; rollup.grade), so a unit's month is at most
+#: 7 × 24 × 3 rows per role. Reasons and uncertain times are not kept here: the daily rollup has them.
+hour_rollup = sa.Table(
+    "hour_rollup",
+    metadata,
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("scale", sa.Text, nullable=False),
+    sa.Column("month", sa.Date, nullable=False),
+    sa.Column("weekday", sa.Integer, nullable=False),
+    sa.Column("hour", sa.Integer, nullable=False),
+    sa.Column("grade", sa.Integer, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("misuse", sa.Boolean, nullable=False),
+    sa.Column("after_hours", sa.Boolean, nullable=False),
+    sa.Column("count", BigInt, nullable=False),
+    sa.PrimaryKeyConstraint(*HOURS_KEY),
+    sqlite_with_rowid=False,
+)
+
 # -- the organisation, accounts and their history (the fleet web) -----------------------------------
 
 #: Region → service area → unit → location, one row per node. ``code`` is the node's stable id: for a

@@ -1,4 +1,5 @@
-"""The daily rollup: kept in the votes' own transaction, equal to a recount, and all that figures read."""
+"""The rollups (daily, monthly, hour): kept in the votes' own transaction, equal to a recount, and all that
+figures read."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ DAY_MS = 86_400_000
 BEFORE_HELSINKI_MIDNIGHT = 1_740_866_399_000
 
 
-def expected_rollup(store: SqlFleetStore, devices: list[str]) -> dict[tuple[object, ...], int]:
-    """The rollup recomputed here from the stored votes, by local days in each unit's zone (an oracle)."""
+def expected_rollup(
+    store: SqlFleetStore, devices: list[str], hours: bool = False
+) -> dict[tuple[object, ...], int]:
+    """The daily (or hour) rollup recomputed here from the stored votes, in local time in each unit's
+    zone (an oracle)."""
     zones = store.unit_zones()
     placement = {t.device: t.unit for t in store.terminals()}
     out: Counter[tuple[object, ...]] = Counter()
@@ -39,9 +43,17 @@ def expected_rollup(store: SqlFleetStore, devices: list[str]) -> dict[tuple[obje
         for v in store.stored_votes(device):
             placed = v.unit or placement.get(device)
             zone = ZoneInfo(zones.get(placed, DEFAULT_TZ) if placed else DEFAULT_TZ)
-            day = datetime.fromtimestamp(v.best / 1000, zone).date()
-            key = (v.unit or "", "" if v.unit else device, v.question, v.scale, day, v.answer, v.role or "")
-            key += (v.reason or "", "misuse" in v.flags, "after_hours" in v.flags, v.time_status == "uncertain")
+            t = datetime.fromtimestamp(v.best / 1000, zone)
+            key: tuple[object, ...] = (v.unit or "", "" if v.unit else device, v.question, v.scale)
+            if hours:
+                side = {"nps11": 1 if v.answer >= 9 else -1 if v.answer <= 6 else 0}.get(v.scale)
+                if side is None:  # faces and agree scales: the top half counts as positive
+                    side = 1 if v.answer >= {"faces4": 2}.get(v.scale, 3) else 0
+                key += (t.date().replace(day=1), t.weekday(), t.hour, side, v.role or "")
+                key += ("misuse" in v.flags, "after_hours" in v.flags)
+            else:
+                key += (t.date(), v.answer, v.role or "", v.reason or "", "misuse" in v.flags)
+                key += ("after_hours" in v.flags, v.time_status == "uncertain")
             out[key] += 1
     return dict(out)
 
@@ -122,8 +134,11 @@ def test_the_rollup_kept_vote_by_vote_equals_a_recount_after_a_mixed_run(fleet_d
     months = {k: n for k, n in by_month(kept).items() if n}
     assert fleet_db.rollup(monthly=True) == months == fleet_db.recount_rollup(monthly=True)
     assert sum(kept.values()) == fleet_db.vote_count()
+    hours = fleet_db.rollup(hours=True)
+    assert hours == expected_rollup(fleet_db, devices, hours=True) == fleet_db.recount_rollup(hours=True)
     assert fleet_db.rebuild_rollup() == len(kept)
     assert fleet_db.rollup() == kept
+    assert fleet_db.rollup(hours=True) == hours
 
 
 def test_a_correction_moves_votes_to_the_day_of_their_corrected_time(fleet_db: SqlFleetStore) -> None:
@@ -137,6 +152,10 @@ def test_a_correction_moves_votes_to_the_day_of_their_corrected_time(fleet_db: S
     days = {d.day: (sum(d.counts), d.uncertain) for d in fleet_db.daily_counts()}
     assert days == {date(2025, 3, 1): (1, 0), date(2025, 3, 2): (1, 0)}  # 23:59:59 and 00:00:01 in Helsinki
     assert fleet_db.rollup() == fleet_db.recount_rollup()
+    # Saturday 23:00 and Sunday 00:00 of two months (March 1st 2025 was a Saturday), no longer January 2000.
+    when = {(k[4], k[5], k[6]): n for k, n in fleet_db.rollup(hours=True).items()}
+    assert when == {(date(2025, 3, 1), 5, 23): 1, (date(2025, 3, 1), 6, 0): 1}
+    assert fleet_db.rollup(hours=True) == fleet_db.recount_rollup(hours=True)
 
 
 def test_votes_without_a_unit_follow_their_terminal_and_its_units_zone(fleet_db: SqlFleetStore) -> None:
@@ -175,6 +194,8 @@ def test_upgrading_a_database_with_votes_fills_its_rollup(fleet_url: str) -> Non
         store.add_vote_batches([make_batch("term-b", [1, 2], unit=None, answer=3)], RECEIVED)
         store.assign("term-b", "unit-b")
         expected = store.rollup()
+        expected_hours = store.rollup(hours=True)
+    assert sum(expected_hours.values()) == 9
     engine = sa.create_engine(database_url(fleet_url))
     try:
         with engine.begin() as conn:
@@ -183,6 +204,7 @@ def test_upgrading_a_database_with_votes_fills_its_rollup(fleet_url: str) -> Non
         engine.dispose()
     with SqlFleetStore(fleet_url) as store:  # opening upgrades it, and counts the votes it holds
         assert store.rollup() == expected
+        assert store.rollup(hours=True) == expected_hours
         assert {(d.unit, d.counts[9], d.counts[3]) for d in store.daily_counts()} == {
             ("unit-a", 7, 0),
             ("unit-b", 0, 2),
@@ -194,13 +216,14 @@ def test_the_rollup_command_checks_and_rebuilds(fleet_url: str, capsys: pytest.C
         store.add_vote_batches([make_batch("term-a", range(1, 4), answer=7)], RECEIVED)
     assert fleet_main(["--db", fleet_url, "rollup"]) == 0
     assert "agrees" in capsys.readouterr().out
-    with SqlFleetStore(fleet_url) as store, store.transaction():  # damage it behind the store's back
-        store._conn.execute(sa.text("UPDATE daily_rollup SET count = count + 5"))
-    assert fleet_main(["--db", fleet_url, "rollup"]) == 1
-    assert "--rebuild" in capsys.readouterr().out
-    assert fleet_main(["--db", fleet_url, "rollup", "--rebuild"]) == 0
-    assert "from 3 votes" in capsys.readouterr().out
-    assert fleet_main(["--db", fleet_url, "rollup"]) == 0
+    for table in ("daily_rollup", "hour_rollup"):
+        with SqlFleetStore(fleet_url) as store, store.transaction():  # damage it behind the store's back
+            store._conn.execute(sa.text(f"UPDATE {table} SET count = count + 5"))
+        assert fleet_main(["--db", fleet_url, "rollup"]) == 1
+        assert "--rebuild" in capsys.readouterr().out
+        assert fleet_main(["--db", fleet_url, "rollup", "--rebuild"]) == 0
+        assert "from 3 votes" in capsys.readouterr().out
+        assert fleet_main(["--db", fleet_url, "rollup"]) == 0
     assert fleet_main(["--db", fleet_url, "zone", "unit-a", "UTC"]) == 0
     assert "note" not in capsys.readouterr().err
     assert fleet_main(["--db", fleet_url, "zone", "unit-typo", "UTC"]) == 0  # allowed (a new unit), but flagged

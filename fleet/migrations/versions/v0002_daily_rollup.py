@@ -53,7 +53,7 @@ def upgrade() -> None:
     from fleet.db.rollup import Rollup
 
     conn = op.get_bind()
-    Rollup(conn, conn.dialect).rebuild(conn)
+    Rollup(conn, conn.dialect).rebuild(conn, hours=False)  # the hour rollup comes in 0005
 
 
 def downgrade() -> None:
