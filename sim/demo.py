@@ -19,19 +19,22 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from fleet.db.accounts import Accounts
 from fleet.db.store import SqlFleetStore
 from fleet.ingest import Ingest
 from fleet.results import scores_by_unit
-from fleet.store import FleetStore
+from fleet.store import DEFAULT_TZ, FleetStore
 
 from .brokers import LOOPBACK, EmbeddedBroker, choose_port
 from .demo_org import DEMO_USER, demo_account, place_terminals
 from .demo_view import Health, render_results
+from .history import fill_history
 from .patients import DEMO_UNITS
 from .terminals import SimTerminals
 
@@ -87,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", type=_broker_address, metavar="HOST:PORT", help="use this MQTT broker instead")
     p.add_argument(
         "--web-port", type=_port, default=8080, help="preferred port of the fleet web (default 8080, else a free one)"
+    )
+    p.add_argument(
+        "--history-days",
+        type=int,
+        default=60,
+        metavar="DAYS",
+        help="answers of this many past days, so the fleet web's results have a trend (default 60; 0: none)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what the broker, fleet and terminals do")
     return p
@@ -188,8 +198,9 @@ def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, preferred: i
     print(f"web:       {server.url}{note}  sign in as {DEMO_USER} / {password}", file=out, flush=True)
 
 
-def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals) -> Health:
-    """Gather the fleet's view and the terminals' own counts for the health line."""
+def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals, past: int = 0) -> Health:
+    """Gather the fleet's view and the terminals' own counts for the health line (``past``: history
+    votes written before the terminals started, not counted as stored by them)."""
     terminals = reader.terminals()
     rejections = sum(ingest.counters().rejections.values()) + ingest.counters().conflicts
     totals = sims.totals()
@@ -198,7 +209,7 @@ def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals) -> Health:
         online=sum(1 for t in terminals if t.online),
         configured=sum(1 for t in terminals if t.desired_version is not None and not t.lags),
         pressed=totals.pressed,
-        stored=reader.vote_count(),
+        stored=reader.vote_count() - past,
         queued=totals.queued,
         rejected=rejections,
     )
@@ -218,7 +229,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         store = SqlFleetStore(fleet_db)
         stack.callback(store.close)
         devices = device_ids(args.terminals)
-        place_terminals(store, devices, units)
+        placed = place_terminals(store, devices, units)
+        past = 0
+        if args.history_days > 0 and store.vote_count() == 0:
+            past = fill_history(store, placed, units, args.history_days, seed=args.seed).total
+            print(f"history:   {past:,} answers of the past {args.history_days} days, for the web's results", file=out)
+        today = datetime.now(ZoneInfo(DEFAULT_TZ)).date()
         _serve_web(fleet_db, stack, out, args.web_port)
         ingest = Ingest(store, host, port)
         ingest.start()
@@ -245,14 +261,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             wait = args.every if deadline is None else min(args.every, max(0.0, deadline - time.monotonic()))
             if stop.event.wait(wait) or (deadline is not None and time.monotonic() >= deadline):
                 break
-            view.show(_frame(reader, ingest, sims, names, time.monotonic() - started))
+            view.show(_frame(reader, ingest, sims, names, time.monotonic() - started, today, past))
         sims.stop_pressing()
         drained = sims.wait_drained(DRAIN_TIMEOUT_S)
-        final = _frame(reader, ingest, sims, names, time.monotonic() - started)
+        final = _frame(reader, ingest, sims, names, time.monotonic() - started, today, past)
         view.show(final, final=True)
-        health = _health(ingest, reader, sims)
-        shown = sum(s.n for s in scores_by_unit(reader.answer_counts()).values())
-        misuse = health.stored - reader.vote_count(include_misuse=False)
+        health = _health(ingest, reader, sims, past)
+        shown = sum(s.n for s in scores_by_unit(reader.answer_counts(first_day=today)).values())
+        misuse = reader.vote_count() - reader.vote_count(include_misuse=False)
         why = "Ctrl-C" if stop.signal == signal.SIGINT else "SIGTERM" if stop.signal is not None else "time is up"
         print(
             f"stopped ({why}) after {time.monotonic() - started:.0f} s: pressed {health.pressed}, "
@@ -266,10 +282,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _frame(reader: FleetStore, ingest: Ingest, sims: SimTerminals, names: dict[str, str], elapsed: float) -> str:
-    """One screenful: the results table and the fleet's health line."""
-    scores = scores_by_unit(reader.answer_counts())
-    return render_results(scores, names, elapsed) + "\n" + _health(ingest, reader, sims).line()
+def _frame(
+    reader: FleetStore,
+    ingest: Ingest,
+    sims: SimTerminals,
+    names: dict[str, str],
+    elapsed: float,
+    today: date,
+    past: int,
+) -> str:
+    """One screenful: today's results (the live terminals'; the history is for the web) and the
+    fleet's health line."""
+    scores = scores_by_unit(reader.answer_counts(first_day=today))
+    return render_results(scores, names, elapsed) + "\n" + _health(ingest, reader, sims, past).line()
 
 
 class _Screen:

@@ -186,6 +186,26 @@ class Configurations:
             except ConfigError:
                 return None
 
+    def texts(self) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        """The wording of every question and follow-up reason any saved version has used, by id and
+        language (the newest version's wording wins, and the shipped default's question is always
+        there): the results pages name questions and reasons in the reader's language."""
+        questions: dict[str, dict[str, str]] = {}
+        reasons: dict[str, dict[str, str]] = {}
+        docs = [default_config_doc()]
+        with self.store.reading() as conn:
+            rows = conn.execute(sa.select(_V.doc).order_by(_V.saved_at, _V.set_id, _V.version))
+            docs += [json.loads(r[0]) for r in rows]
+        for doc in docs:
+            q = doc.get("question") or {}
+            if isinstance(q.get("id"), str) and isinstance(q.get("text"), dict):
+                questions[q["id"]] = dict(q["text"])
+            for branch in (doc.get("followup") or {}).get("branches", []):
+                for choice in branch.get("choices", []):
+                    if isinstance(choice.get("id"), str) and isinstance(choice.get("text"), dict):
+                        reasons[choice["id"]] = dict(choice["text"])
+        return questions, reasons
+
     def _set(self, conn: Connection, set_id: int) -> ConfigSet:
         row = conn.execute(sa.select(_S.id, _S.name).where(_S.id == set_id)).first()
         if row is None:

@@ -1,10 +1,11 @@
 """The fleet's web application: an application factory, one blueprint per area.
 
 ``create_app(settings)`` opens the fleet store named by the settings (migrating it, as every fleet
-process does) and registers the blueprints: sign-in and language (``auth``), the overview, the
-organisation, the terminals and the fleet's health, accounts, the audit log, and /metrics. Served in
-production by waitress (``hymy fleet serve``): pure Python, threads rather than forked workers, so
-one process holds one store connection and runs the same on a server and on a Raspberry Pi.
+process does) and registers the blueprints: sign-in and language (``auth``), the overview, results
+for staff, the public pages, the organisation, the terminals and the fleet's health, accounts, the
+audit log, and /metrics. Served in production by waitress (``hymy fleet serve``): pure Python,
+threads rather than forked workers, so one process holds one store connection and runs the same on a
+server and on a Raspberry Pi.
 """
 
 from __future__ import annotations
@@ -72,9 +73,12 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     from .metrics import bp as metrics_bp
     from .org import bp as org_bp
     from .overview import bp as overview_bp
+    from .public import bp as public_bp
+    from .results import bp as results_bp
     from .terminals import bp as terminals_bp
 
-    for bp in (auth_bp, overview_bp, org_bp, terminals_bp, configs_bp, accounts_bp, audit_bp, metrics_bp):
+    blueprints = (auth_bp, overview_bp, results_bp, public_bp, org_bp, terminals_bp, configs_bp, accounts_bp, audit_bp)
+    for bp in (*blueprints, metrics_bp):
         app.register_blueprint(bp)
 
     _error_pages(app)
@@ -87,7 +91,8 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
         h = response.headers
         h.setdefault("Content-Security-Policy", CSP)
         h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
+        if "frame-ancestors 'none'" in h["Content-Security-Policy"]:  # not the widget, which sites embed
+            h.setdefault("X-Frame-Options", "DENY")
         h.setdefault("Referrer-Policy", "same-origin")
         if request.is_secure:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

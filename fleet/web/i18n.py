@@ -29,7 +29,7 @@ def language() -> str:
     """The language of this request: fi, sv or en."""
     if current_user and current_user.is_authenticated:
         return str(current_user.account.lang)
-    chosen = session.get("lang")
+    chosen = request.args.get("lang") or session.get("lang")  # ?lang=: a public page or widget's address
     if chosen in LANGUAGES:
         return str(chosen)
     return request.accept_languages.best_match(LANGUAGES) or "fi"

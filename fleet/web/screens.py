@@ -73,12 +73,17 @@ def fill_demo(store: SqlFleetStore) -> None:
 
 
 def main_pages(store: SqlFleetStore) -> list[str]:
-    """The pages people use most: overview, organisation, a unit and its form, terminals, health, accounts."""
+    """The pages people use most: overview, results and public pages of a region and a unit, organisation,
+    a unit and its form, terminals, configurations, health, accounts."""
     tree = Organisation(store).tree()
     unit = next((n for n in tree.nodes.values() if n.kind == UNIT and not n.archived), None)
     terminal = next(iter(store.terminals()), None)
+    region = next((n for n in tree.nodes.values() if n.parent_id is None and not n.archived), None)
     pages = ["/", "/org/"]
+    if region is not None:
+        pages += [f"/results/{region.id}", f"/public/{region.code}"]
     if unit is not None:
+        pages += [f"/results/{unit.id}", f"/public/{unit.code}", f"/public/{unit.code}/widget"]
         pages += [f"/org/{unit.id}", f"/org/{unit.id}/edit"]
     pages.append("/terminals")
     if terminal is not None:

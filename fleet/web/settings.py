@@ -42,6 +42,15 @@ class Settings:
     #: headers are believed from that many hops only, so HSTS is sent and sign-in limits count the
     #: real address; 0: no proxy, the headers are ignored.
     proxy_hops: int = field(default=0, metadata={"least": 0})
+    #: Staff results: a breakdown cell (a day, an hour of the week, a role, a reason, a unit) with fewer
+    #: answers than this shows "fewer than N" instead of its figures, so nobody is recognisable.
+    staff_minimum: int = 5
+    #: Public pages: a region, service area or unit with fewer answers than this in a period shows "not
+    #: enough answers yet" (and figures that would give such a one away are hidden too).
+    public_minimum: int = 30
+    #: Web sites allowed to embed the public widget in an iframe, space-separated
+    #: ("https://www.example-county.fi"); empty: no site may.
+    embed_origins: str = ""
 
 
 def _coerce(name: str, value: Any, kind: Any, where: str, least: int = 1) -> Any:

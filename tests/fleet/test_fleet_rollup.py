@@ -31,9 +31,7 @@ DAY_MS = 86_400_000
 BEFORE_HELSINKI_MIDNIGHT = 1_740_866_399_000
 
 
-def expected_rollup(
-    store: SqlFleetStore, devices: list[str], hours: bool = False
-) -> dict[tuple[object, ...], int]:
+def expected_rollup(store: SqlFleetStore, devices: list[str], hours: bool = False) -> dict[tuple[object, ...], int]:
     """The daily (or hour) rollup recomputed here from the stored votes, in local time in each unit's
     zone (an oracle)."""
     zones = store.unit_zones()

@@ -37,7 +37,7 @@ from fleet.db.store import SqlFleetStore  # noqa: E402
 from fleet.web.server import WebServer  # noqa: E402
 from protocol import Heartbeat, TerminalState  # noqa: E402
 
-from .web import PASSWORD, Fleet, build_fleet  # noqa: E402
+from .web import PASSWORD, Fleet, build_fleet, store_votes  # noqa: E402
 
 #: The WCAG 2.0 and 2.1 rules at levels A and AA, as the public sector must meet (laki digitaalisten
 #: palvelujen tarjoamisesta 306/2019, EN 301 549).
@@ -70,6 +70,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         store.record_heartbeat(Heartbeat("pi-a11y", now, 3_600_000, "b1", True, 3600, 4, 120, 0, "1.0"), now)
         store.count_rejection("invalid", "pi-a11y", "vote 3: answer 12 is outside the scale nps11", now)
         store.record_state(TerminalState("pi-e2e", True, 1, now, "1.0"), now)
+        # Answers over the last weeks, enough for every chart and table of the results pages.
+        seen = [(now - (i % 20 + 1) * 86_400_000 - i * 60_000, (i * 7) % 11, {}) for i in range(120)]
+        store_votes(fleet, "pi-a11y", "kaukajarvi", seen)
         server = WebServer(fleet.app, "127.0.0.1", 0)
         server.start()
         try:
@@ -166,6 +169,8 @@ def main_pages(site: Site) -> dict[str, str]:
         "accounts": "/accounts/",
         "account": f"/accounts/{viewer.id}",
         "audit": "/audit",
+        "results-unit": f"/results/{f.unit.id}",
+        "results-region": f"/results/{f.region.id}?period=week",
     }
 
 
@@ -182,7 +187,11 @@ PAGE_NAMES = [
     "accounts",
     "account",
     "audit",
+    "results-unit",
+    "results-region",
 ]
+#: The residents' pages, opened signed out.
+PUBLIC_PAGES = ["/public/", "/public/pirkanmaa", "/public/kaukajarvi", "/public/kaukajarvi/widget"]
 
 
 # -- accessibility -------------------------------------------------------------------------------
@@ -207,6 +216,29 @@ def test_page_meets_wcag_21_aa(driver: WebDriver, site: Site, name: str, lang: s
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
     assert driver.find_elements(By.CSS_SELECTOR, "main h1"), f"{name}: no page heading (an error page?)"
     assert_accessible(driver, site)
+
+
+@pytest.mark.parametrize("page", PUBLIC_PAGES)
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_public_page_meets_wcag_21_aa_signed_out(anonymous: WebDriver, site: Site, page: str, lang: str) -> None:
+    anonymous.get(site.at(f"{page}?lang={lang}"))
+    assert anonymous.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang
+    assert anonymous.find_elements(By.CSS_SELECTOR, "main h1"), f"{page}: no page heading"
+    assert_accessible(anonymous, site)
+
+
+@pytest.mark.parametrize("page", ["results-unit", "results-region"])
+def test_results_charts_are_drawn_from_the_pages_own_figures(driver: WebDriver, site: Site, page: str) -> None:
+    """The vendored Chart.js loads under the CSP and draws each chart from the figures in the page."""
+    open_as_admin(driver, site, main_pages(site)[page], "en")
+    canvases = driver.find_elements(By.CSS_SELECTOR, "canvas[data-chart]")
+    assert len(canvases) >= 3
+    drawn = driver.execute_script(
+        "return arguments[0].map(c => { const ch = Chart.getChart(c);"
+        " return ch ? ch.data.datasets[0].data.filter(v => v !== null).length : -1; });",
+        canvases,
+    )
+    assert all(n > 0 for n in drawn), drawn
 
 
 @pytest.mark.parametrize("lang", ["fi", "en"])
@@ -340,6 +372,11 @@ def test_add_a_unit_and_place_a_terminal_in_it(driver: WebDriver, site: Site) ->
 PNG = b"\x89PNG\r\n\x1a\n"
 SHOT_PAGES = [
     "index",
+    "results-N",
+    "public-REGION",
+    "results-N",
+    "public-UNIT",
+    "public-UNIT-widget",
     "org",
     "org-N",
     "org-N-edit",

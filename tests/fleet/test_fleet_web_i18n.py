@@ -4,9 +4,11 @@ dates for the language, and the person's choice kept."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -34,7 +36,12 @@ def _source_messages() -> set[str]:
 def test_every_string_of_the_interface_is_translated(lang: str) -> None:
     with (TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po").open("rb") as f:
         catalog = read_po(f)
-    translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+    # A plural entry's id is (singular, plural) and its strings one per plural form: all must be there.
+    translated = {
+        m.id if isinstance(m.id, str) else m.id[0]
+        for m in catalog
+        if m.id and (m.string if isinstance(m.string, str) else all(m.string)) and not m.fuzzy
+    }
     missing = sorted(_source_messages() - translated)
     assert missing == [], f"{lang}: translate these (pybabel extract/update, see fleet/web/translations/README.md)"
 
@@ -42,10 +49,18 @@ def test_every_string_of_the_interface_is_translated(lang: str) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_compiled_catalog_is_the_one_its_po_file_says(lang: str) -> None:
     folder = TRANSLATIONS / lang / "LC_MESSAGES"
+
+    def pairs(messages: Iterable[Message]) -> dict[object, object]:
+        return {
+            m.id if isinstance(m.id, str) else tuple(m.id): m.string if isinstance(m.string, str) else tuple(m.string)
+            for m in messages
+            if m.id
+        }
+
     with (folder / "messages.po").open("rb") as f:
-        po = {m.id: m.string for m in read_po(f) if m.id}
+        po = pairs(read_po(f))
     with (folder / "messages.mo").open("rb") as f:
-        mo = {m.id: m.string for m in read_mo(io.BytesIO(f.read())) if m.id}
+        mo = pairs(read_mo(io.BytesIO(f.read())))
     assert mo == po, f"run: pybabel compile -d {TRANSLATIONS.relative_to(ROOT)}"
 
 

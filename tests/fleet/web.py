@@ -15,6 +15,7 @@ from fleet.db.store import SqlFleetStore
 from fleet.org import OrgNode
 from fleet.web import create_app
 from fleet.web.settings import Settings
+from protocol import VoteBatch
 
 PASSWORD = "correct horse battery"
 _TOKEN = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -85,3 +86,14 @@ def build_fleet(store: SqlFleetStore, **settings: Any) -> Fleet:
     accounts.create("test", "manager", PASSWORD, "manager", area.id, "en")
     accounts.create("test", "viewer", PASSWORD, "viewer", area.id, "en")
     return Fleet(app, store, org, accounts, region, area, other, unit, other_unit)
+
+
+def store_votes(fleet: Fleet, device: str, unit: str, votes: list[tuple[int, int, dict[str, object]]]) -> None:
+    """Store votes of ``device`` for ``unit``: (wall time, answer, extra fields) each."""
+    from .conftest import make_vote  # conftest imports this module
+
+    batch = tuple(
+        make_vote(i + 1, answer, wall=wall + i * 1000, mono=(i + 1) * 1000, unit=unit, **extra)  # type: ignore[arg-type]
+        for i, (wall, answer, extra) in enumerate(votes)
+    )
+    fleet.store.add_vote_batches([VoteBatch(device, 1, batch)], max(v.wall for v in batch) + 60_000)

@@ -1,0 +1,480 @@
+"""Results for staff: a unit's, a service area's or a region's scores, trend, answers, heat map,
+reasons, roles and the comparison of like units, each as a chart, a table and a CSV file.
+
+Every figure comes from the rollups through fleet.db.results and is cut into cells by fleet.figures,
+which hides any cell under the minimum: the page, its CSV files and (later) the API show the same
+cells. The filters travel in the address (a GET form), so a view can be bookmarked and shared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import format_date, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as BaseResponse
+
+from protocol.scales import SCALES
+
+from .. import figures as fig
+from ..db.results import Query, Results
+from ..org import LOCATION, UNIT, OrgNode, Tree
+from ..scores import NpsScore
+from ..store import DEFAULT_TZ
+from . import extension, scope
+from .access import STAFF, allow, me
+from .forms import SERVICE_LABELS
+
+bp = Blueprint("results", __name__, url_prefix="/results")
+
+ROLE_LABELS = {
+    "client": _l("Client"),
+    "relative": _l("Relative"),
+    "other": _l("Other"),
+    "": _l("Not asked"),
+}
+#: The role filter's values in the address ("none": the terminal did not ask).
+ROLE_ARGS = ("client", "relative", "other", "none")
+PERIOD_LABELS = {fig.DAY: _l("Day"), fig.WEEK: _l("Week"), fig.MONTH: _l("Month")}
+SCALE_LABELS = {
+    "nps11": _l("0–10 recommendation"),
+    "faces4": _l("four faces"),
+    "faces5": _l("five faces"),
+    "agree5": _l("agree–disagree"),
+}
+#: The parts that have a table and a CSV file.
+PARTS = ("trend", "distribution", "heatmap", "reasons", "roles", "comparison")
+#: The longest period a view reads (a longer one is cut, with a note).
+MAX_DAYS = 3 * 366
+
+
+@dataclass
+class Selection:
+    """What the person asked to see, checked: the node, its units, the query and how to show it."""
+
+    node: OrgNode
+    units: tuple[str, ...]
+    query: Query | None  # None: nothing answered in the period
+    period: str
+    questions: list[tuple[str, str, int]]
+    notes: list[str] = field(default_factory=list)
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def _today() -> date:
+    return datetime.now(ZoneInfo(DEFAULT_TZ)).date()
+
+
+def _date_arg(name: str, default: date, notes: list[str]) -> date:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        notes.append(_("“%(text)s” is not a date (YYYY-MM-DD); showing %(day)s instead.", text=text[:20], day=default))
+        return default
+
+
+def selection(node_id: int) -> Selection:
+    """The node (within the person's part, else 404) and the filters from the address, each checked;
+    a bad value is replaced by its default and explained in a note."""
+    t = scope.tree()
+    node = scope.node_or_404(t, node_id)
+    if node.kind == LOCATION:  # votes know their unit, not the location inside it
+        unit = t.unit_of(node.id)
+        if unit is None:
+            abort(404)
+        node = unit
+    units = tuple(sorted(t.unit_codes(node.id)))
+    notes: list[str] = []
+    today = _today()
+    last = _date_arg("to", today, notes)
+    first = _date_arg("from", last - timedelta(days=29), notes)
+    if first > last:
+        notes.append(_("The start was after the end; they have been swapped."))
+        first, last = last, first
+    if (last - first).days >= MAX_DAYS:
+        first = last - timedelta(days=MAX_DAYS - 1)
+        notes.append(_("A view covers at most three years; the start has been moved to %(day)s.", day=first))
+    results = Results(extension("store"))
+    questions = results.questions(units, first, last)
+    wanted = request.args.get("q", "")
+    chosen = next((q for q in questions if f"{q[0]}|{q[1]}" == wanted), questions[0] if questions else None)
+    span = (last - first).days + 1
+    period = request.args.get("period", "")
+    if period not in fig.PERIODS:
+        period = fig.DAY if span <= 62 else fig.WEEK if span <= 26 * 7 else fig.MONTH
+    roles_given = [r for r in request.args.getlist("role") if r in ROLE_ARGS]
+    roles = frozenset("" if r == "none" else r for r in roles_given) if roles_given else None
+    misuse = request.args.get("misuse") == "1"
+    after_hours = request.args.get("after_hours") == "1"
+    query = None
+    if chosen is not None:
+        query = Query(units, chosen[0], chosen[1], first, last, roles, misuse, after_hours)
+    args = {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "period": period,
+        **({"q": f"{chosen[0]}|{chosen[1]}"} if chosen else {}),
+        **({"role": sorted(roles_given)} if roles_given else {}),
+        **({"misuse": "1"} if misuse else {}),
+        **({"after_hours": "1"} if after_hours else {}),
+    }
+    return Selection(node, units, query, period, questions, notes, args)
+
+
+def _minimum() -> int:
+    return int(current_app.config["HYMY"].staff_minimum)
+
+
+def _like_units(t: Tree, node: OrgNode) -> list[OrgNode]:
+    """The units compared on the node's page: for a unit, the units of its service type that the
+    person may see; for an area or region, its own units."""
+    if node.kind == UNIT:
+        visible = [n for n in scope.visible_nodes(t) if n.kind == UNIT and not n.archived]
+        return [n for n in visible if n.service_type == node.service_type or n.id == node.id]
+    return [n for n in t.subtree(node.id) if n.kind == UNIT and not n.archived]
+
+
+@dataclass
+class Figures:
+    """Everything a results page shows, as cells."""
+
+    total: fig.Cell
+    trend: list[fig.Cell]
+    coarser: str | None
+    distribution: list[fig.Cell]
+    heat: dict[tuple[int, int], fig.Cell]
+    hours: list[int]
+    heat_months: tuple[date, date]
+    reasons: list[fig.Cell]
+    reasons_total: int | None
+    roles: list[fig.Cell]
+    comparison: list[tuple[str, list[fig.Cell]]]  # (service type, ranked unit cells)
+    names: dict[str, OrgNode]
+
+
+def figures_of(sel: Selection) -> Figures:
+    """Read and cut every part of the page."""
+    q = sel.query
+    assert q is not None
+    minimum = _minimum()
+    results = Results(extension("store"))
+    t = scope.tree()
+    total = results.total(q)
+    by_time = results.by_month(q) if sel.period == fig.MONTH else results.by_day(q)
+    trend = fig.trend(by_time, q.first, q.last, sel.period, q.scale, minimum)
+    heat = fig.heat(results.heat(q), q.scale, minimum)
+    reason_counts = {k: c for k, c in results.by_reason(q).items() if k}
+    reasons = fig.breakdown(reason_counts, q.scale, minimum)
+    with_reason = sum(sum(c) for c in reason_counts.values())
+    roles = fig.breakdown(results.by_role(q), q.scale, minimum)
+    like = _like_units(t, sel.node)
+    names = {n.code: n for n in like}
+    compare_q = Query(tuple(sorted(names)), q.question, q.scale, q.first, q.last, q.roles, q.misuse, q.after_hours)
+    by_unit = results.by_unit(compare_q)
+    groups: dict[str, dict[str, list[int]]] = {}
+    for code, counts in by_unit.items():
+        if code in names:
+            groups.setdefault(names[code].service_type or "other", {})[code] = counts
+    comparison = [(st, fig.ranked(g, q.scale, minimum)) for st, g in sorted(groups.items())]
+    first_month = q.first.replace(day=1)
+    last_month = q.last.replace(day=1)
+    return Figures(
+        total=fig.cell("total", total, q.scale, minimum),
+        trend=trend,
+        coarser=fig.coarser(sel.period, trend),
+        distribution=fig.distribution(total, minimum) if fig.cell("t", total, q.scale, minimum).n else [],
+        heat=heat,
+        hours=fig.hours_shown(heat),
+        heat_months=(first_month, last_month),
+        reasons=reasons,
+        reasons_total=None if 0 < with_reason < minimum else with_reason,
+        roles=roles,
+        comparison=comparison,
+        names=names,
+    )
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+def _lang() -> str:
+    return str(get_locale() or "fi")[:2]
+
+
+def question_label(question: str, scale: str, texts: dict[str, dict[str, str]]) -> str:
+    """A question's wording in the reader's language (else Finnish, else its id), with its scale."""
+    wording = texts.get(question, {})
+    text = wording.get(_lang()) or wording.get("fi") or question
+    return f"{text} ({SCALE_LABELS.get(scale, scale)})"
+
+
+def period_label(start: date, period: str) -> str:
+    """A period for people: 2 Dec 2026, week 49/2026, December 2026."""
+    if period == fig.WEEK:
+        year, week, _wd = start.isocalendar()
+        return _("week %(week)s/%(year)s", week=week, year=year)
+    if period == fig.MONTH:
+        return str(format_date(start, "LLLL yyyy"))
+    return str(format_date(start, "medium"))
+
+
+def weekday_names() -> list[str]:
+    """Monday … Sunday in the reader's language."""
+    monday = date(2024, 1, 1)  # a Monday
+    return [str(format_date(monday + timedelta(days=i), "EEEE")) for i in range(7)]
+
+
+def figure_text(c: fig.Cell, minimum: int) -> str:
+    """A cell's headline figure as text: "78", "74 %", "fewer than 5", or "–"."""
+    if c.hidden:
+        return _("fewer than %(n)s", n=minimum)
+    if c.score is None:
+        return "–"
+    if isinstance(c.score, NpsScore):
+        return f"{c.score.value:+.0f}" if c.score.value else "0"
+    return f"{c.score.value:.0f} %"
+
+
+def interval_text(c: fig.Cell) -> str:
+    """A cell's 95 % interval as text ("71 … 84"), empty when it has none."""
+    s = c.score
+    if s is None or s.low is None or s.high is None:
+        return ""
+    unit = "" if isinstance(s, NpsScore) else " %"
+    return f"{s.low:.0f} … {s.high:.0f}{unit}"
+
+
+def answer_label(scale: str, answer: int) -> str:
+    """An answer for people: 0…10 as numbers, faces and statements by name."""
+    if scale == "nps11":
+        return str(answer)
+    names = {
+        "faces4": [_("very unhappy"), _("unhappy"), _("happy"), _("very happy")],
+        "faces5": [_("very unhappy"), _("unhappy"), _("neutral"), _("happy"), _("very happy")],
+        "agree5": [
+            _("strongly disagree"),
+            _("disagree"),
+            _("neither agree nor disagree"),
+            _("agree"),
+            _("strongly agree"),
+        ],
+    }
+    labels = names.get(scale)
+    return labels[answer] if labels and 0 <= answer < len(labels) else str(answer)
+
+
+def reason_label(reason: str, texts: dict[str, dict[str, str]]) -> str:
+    """A follow-up reason's wording in the reader's language, else its id."""
+    wording = texts.get(reason, {})
+    return wording.get(_lang()) or wording.get("fi") or reason
+
+
+# -- tables: one function per part, shared by the page and its CSV file ---------------------------
+
+
+def table(part: str, sel: Selection, f: Figures) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of one part, as text (hidden cells say "fewer than N")."""
+    assert sel.query is not None
+    q, m = sel.query, _minimum()
+    _questions, reasons = extension("configs").texts()
+    value_head = _("NPS") if SCALES[q.scale].is_nps else _("Positive %")
+
+    def figure_row(label: str, c: fig.Cell) -> list[str]:
+        n = _("fewer than %(n)s", n=m) if c.hidden else f"{c.n}"
+        return [label, n, "" if c.hidden else figure_text(c, m), interval_text(c)]
+
+    head = [_("Answers"), value_head, _("%(p)s interval", p="95 %")]
+    if part == "trend":
+        return [PERIOD_LABELS[sel.period].capitalize(), *head], [
+            figure_row(period_label(c.key, sel.period), c) for c in f.trend
+        ]
+    if part == "distribution":
+        rows: list[list[str]] = []
+        total = f.total.n or 0
+        for c in f.distribution:
+            share = "" if c.hidden or not total else f"{100 * (c.n or 0) / total:.0f} %"
+            n = _("fewer than %(n)s", n=m) if c.hidden else f"{c.n}"
+            rows.append([answer_label(q.scale, c.key), n, share])
+        return [_("Answer"), _("Answers"), _("Share")], rows
+    if part == "heatmap":
+        names = weekday_names()
+        return [_("Weekday"), _("Hour"), *head], [
+            figure_row(names[wd], c)[:1] + [f"{h:02d}–{h + 1:02d}"] + figure_row("", c)[1:]
+            for (wd, h), c in sorted(f.heat.items())
+        ]
+    if part == "reasons":
+        return [_("Reason"), *head], [figure_row(reason_label(c.key, reasons), c) for c in f.reasons]
+    if part == "roles":
+        return [_("Respondent"), *head], [figure_row(str(ROLE_LABELS.get(c.key, c.key)), c) for c in f.roles]
+    if part == "comparison":
+        rows = []
+        for st, cells in f.comparison:
+            for rank, c in enumerate(cells, 1):
+                node = f.names[c.key]
+                rows.append(
+                    [str(rank) if c.value is not None else "", node.name(_lang()), str(SERVICE_LABELS.get(st, st))]
+                    + figure_row("", c)[1:]
+                )
+        return [_("Rank"), _("Unit"), _("Service type"), *head], rows
+    abort(404)
+
+
+def chart(part: str, sel: Selection, f: Figures) -> dict[str, Any]:
+    """The chart of one part as the data results.js draws (the same cells as its table)."""
+    assert sel.query is not None
+    q = sel.query
+    nps = SCALES[q.scale].is_nps
+    bounds = {"y_min": -100, "y_max": 100} if nps else {"y_min": 0, "y_max": 100}
+    common = {
+        "value_label": _("NPS") if nps else _("Positive %"),
+        "interval_label": _("%(p)s interval", p="95 %"),
+        "target_label": _("Target"),
+        **bounds,
+    }
+    if part == "trend":
+        cells = f.trend
+        return {
+            "kind": "trend",
+            "labels": [period_label(c.key, sel.period) for c in cells],
+            "value": [c.value for c in cells],
+            "low": [None if c.score is None else c.score.low for c in cells],
+            "high": [None if c.score is None else c.score.high for c in cells],
+            "target": sel.node.target if sel.node.kind == UNIT else None,
+            **common,
+        }
+    if part == "distribution":
+        return {
+            "kind": "bars",
+            "labels": [answer_label(q.scale, c.key) for c in f.distribution],
+            "value": [c.n for c in f.distribution],
+            "value_label": _("Answers"),
+        }
+    return {}
+
+
+def comparison_charts(sel: Selection, f: Figures) -> list[tuple[str, dict[str, Any]]]:
+    """A ranges chart per service type (unlike units are never ranked together)."""
+    assert sel.query is not None
+    nps = SCALES[sel.query.scale].is_nps
+    out = []
+    for st, group in f.comparison:
+        cells = [c for c in group if c.value is not None]
+        if cells:
+            out.append((st, _ranges(sel, f, cells, nps)))
+    return out
+
+
+def _ranges(sel: Selection, f: Figures, cells: list[fig.Cell], nps: bool) -> dict[str, Any]:
+    return {
+        "kind": "ranges",
+        "labels": [f.names[c.key].name(_lang()) for c in cells],
+        "value": [c.value for c in cells],
+        "low": [None if c.score is None else c.score.low for c in cells],
+        "high": [None if c.score is None else c.score.high for c in cells],
+        "target": sel.node.target if sel.node.kind == UNIT else None,
+        "value_label": _("NPS") if nps else _("Positive %"),
+        "interval_label": _("%(p)s interval", p="95 %"),
+        "target_label": _("Target"),
+        **({"y_min": -100, "y_max": 100} if nps else {"y_min": 0, "y_max": 100}),
+    }
+
+
+def heat_class(c: fig.Cell, nps: bool) -> str:
+    """A shading class for a heat-map cell (the figure itself is always written in the cell)."""
+    if c.value is None:
+        return "heat-none"
+    v = (c.value + 100) / 2 if nps else c.value  # 0…100
+    return f"heat-{min(4, int(v // 20))}"
+
+
+# -- views -------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@allow(*STAFF)
+def index() -> BaseResponse:
+    """The results of the person's own part: their node, or the first region for an administrator."""
+    t = scope.tree()
+    visible = [n for n in scope.visible_nodes(t) if not n.archived]
+    if not visible:
+        return Response(render_template("results/empty.html"), mimetype="text/html")
+    return redirect(url_for("results.node", node_id=visible[0].id))
+
+
+@bp.get("/<int:node_id>")
+@allow(*STAFF)
+def node(node_id: int) -> str:
+    """A node's results page."""
+    sel = selection(node_id)
+    t = scope.tree()
+    questions, _reasons = extension("configs").texts()
+    f = figures_of(sel) if sel.query is not None else None
+    tables = {p: table(p, sel, f) for p in PARTS} if f is not None else {}
+    charts = {p: chart(p, sel, f) for p in ("trend", "distribution")} if f is not None else {}
+    return render_template(
+        "results/node.html",
+        sel=sel,
+        f=f,
+        tables=tables,
+        charts=charts,
+        comparison_charts=comparison_charts(sel, f) if f is not None else [],
+        tree=t,
+        children=[c for c in t.children(sel.node.id) if not c.archived and c.kind != LOCATION],
+        question_label=lambda q, s: question_label(q, s, questions),
+        minimum=_minimum(),
+        figure_text=figure_text,
+        interval_text=interval_text,
+        weekday_names=weekday_names(),
+        heat_class=heat_class,
+        period_label=period_label,
+        periods=PERIOD_LABELS,
+        roles=ROLE_LABELS,
+        role_args=ROLE_ARGS,
+        nps=bool(sel.query and SCALES[sel.query.scale].is_nps),
+        service_labels=SERVICE_LABELS,
+        can_see_terminals=me().role != "viewer",
+    )
+
+
+@bp.get("/<int:node_id>/<part>.csv")
+@allow(*STAFF)
+def download(node_id: int, part: str) -> Response:
+    """One part's table as CSV (UTF-8 with a byte-order mark, so spreadsheet programs read ä and ö)."""
+    if part not in PARTS:
+        abort(404)
+    sel = selection(node_id)
+    head: list[str] = [_("Answers")]
+    rows: list[list[str]] = []
+    if sel.query is not None:
+        head, rows = table(part, sel, figures_of(sel))
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(head)
+    writer.writerows(rows)
+    name = f"hymy-{sel.node.code}-{part}-{sel.args['from']}-{sel.args['to']}.csv"
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def csv_url(part: str, sel: Selection) -> str:
+    """The address of a part's CSV file with the page's filters."""
+    return url_for("results.download", node_id=sel.node.id, part=part, **sel.args)
+
+
+@bp.app_context_processor
+def helpers() -> dict[str, Any]:
+    return {"csv_url": csv_url}
