@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 
@@ -69,9 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", parents=[common], help="serve the fleet web (waitress); /metrics for Prometheus")
     _web_args(serve)
-    both = sub.add_parser("run", parents=[common], help="run the ingest and serve the fleet web in one process")
+    both = sub.add_parser(
+        "run", parents=[common], help="run the ingest, the alerts and the fleet web in one process (one machine)"
+    )
     _web_args(both)
     _ingest_args(both)
+    alerts = sub.add_parser("alerts", parents=[common], help="evaluate and deliver alerts (every alert_interval_s)")
+    alerts.add_argument("--settings", type=Path, help="the fleet web's TOML settings file (SMTP, thresholds)")
+    alerts.add_argument("--once", action="store_true", help="one round, print what it did, and stop")
 
     admin = sub.add_parser(
         "create-admin", parents=[common], help="make an IT administrator account (the first one, or another)"
@@ -259,6 +265,7 @@ def _serve(args: argparse.Namespace, with_ingest: bool = False) -> int:
     done = threading.Event()
     _on_stop_signals(done.set)
     ingest = None
+    stops: list[Callable[[], None]] = []
     if with_ingest:
         host, port = getattr(args, "broker", DEFAULT_BROKER)
         ingest = Ingest(
@@ -270,15 +277,52 @@ def _serve(args: argparse.Namespace, with_ingest: bool = False) -> int:
         )
         ingest.start()
         log.info("ingesting from %s:%d into %s", host, port, settings.db)
+        worker = _alert_worker(app.extensions["hymy_store"], settings)
+        worker.start()
+        stops.append(worker.stop)
     server.start()
     log.info("serving the fleet web on http://%s:%d/ from %s", args.host, server.port, settings.db)
     try:
         done.wait()
     finally:
+        for stop in stops:
+            stop()
         server.stop()
         if ingest is not None:
             ingest.stop()
             ingest.store.close()
+    return 0
+
+
+def _alert_worker(store: Any, settings: Any) -> Any:
+    """The alert worker over ``store`` with the web's settings (SMTP, webhook secret, thresholds)."""
+    from .alertsend import AlertWorker
+    from .db.alerts import Alerts
+    from .db.org import Organisation
+
+    return AlertWorker(
+        Alerts(store, Organisation(store)), settings.send_settings(), settings.thresholds(), settings.alert_interval_s
+    )
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    """Evaluate and deliver alerts: once (printing what happened), or every alert_interval_s until stopped."""
+    from .web.settings import load_settings
+
+    settings = load_settings(args.settings, db=getattr(args, "db", None))
+    with open_store(settings.db) as store:
+        worker = _alert_worker(store, settings)
+        if args.once:
+            opened, resolved, sent, failed = worker.run_once()
+            print(f"alerts: {opened} opened, {resolved} resolved; messages: {sent} sent, {failed} failed")
+            return 1 if failed else 0
+        done = threading.Event()
+        _on_stop_signals(done.set)
+        worker.start()
+        try:
+            done.wait()
+        finally:
+            worker.stop()
     return 0
 
 
@@ -357,7 +401,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``python -m fleet`` and ``hymy fleet``; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "db", None) is None and args.command not in ("migrate-db", "serve", "run", "screenshots"):
+    if getattr(args, "db", None) is None and args.command not in (
+        "migrate-db",
+        "serve",
+        "run",
+        "screenshots",
+        "alerts",
+    ):
         parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
         level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
@@ -371,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_ingest(args)
         if args.command == "migrate-db":
             return _migrate_db(args.source, args.target)
+        if args.command == "alerts":
+            return _alerts(args)
         if args.command in ("serve", "run"):
             return _serve(args, with_ingest=args.command == "run")
         if args.command == "screenshots":

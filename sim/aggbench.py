@@ -186,6 +186,9 @@ def bench_aggregate(target: str | Path, votes_: int, rounds: int | None = None) 
             n_ours = sum(s.n for s in ours_out.values())
             n_scan = sum(s.n for s in scan_out.values())
             figures[name] = {"rollup_s": ours_s, "scan_s": scan_s, "n": n_ours, "same_n": n_ours == n_scan}
+        from .viewbench import bench_views
+
+        figures["views"] = bench_views(store)
     finally:
         raw.close()
         store.close()

@@ -580,7 +580,30 @@ def _aggregate_lines(engine: str, r: dict[str, Any]) -> list[str]:
         ok = max(q["rollup_s"]) < AGG_TARGET_S
         same = "" if q["same_n"] else "  (COUNTS DIFFER from the scan)"
         lines.append(f"  {label:<44} rollup {q['rollup_s']} vs scan {q['scan_s']}  n={q['n']:,}: {_verdict(ok)}{same}")
+    views = r.get("views", {})
+    if views:
+        lines.append(
+            f"  web views (server time of the whole request, median of {len(next(iter(views.values()))['view_s'])};"
+            f" beside it the rollup reads it makes, called alone; target under {AGG_TARGET_S * 1000:.0f} ms):"
+        )
+    for name, v in views.items():
+        view, reads = statistics.median(v["view_s"]), statistics.median(v["rollup_s"])
+        label = VIEW_LABELS.get(name, name)
+        lines.append(
+            f"  {label:<44} view {view * 1000:7.1f} ms  rollup reads {reads * 1000:7.1f} ms: "
+            f"{_verdict(view < AGG_TARGET_S)}"
+        )
     return lines
+
+
+#: The web views the aggregation benchmark times, as the report names them.
+VIEW_LABELS = {
+    "region_dashboard_30_days": "a region's results page, last 30 days",
+    "unit_year_by_month": "a unit's year, by month",
+    "comparison_area_year_csv": "comparison of an area's units, a year (CSV)",
+    "public_region_page": "the region's public page",
+    "api_unit_scores_by_month": "API: a unit's scores by month, a year",
+}
 
 
 #: Aggregation queries, as the report names them.

@@ -86,8 +86,50 @@ def _select(table: sa.Table, q: Query, *group: Any, lo: date | None, hi: date | 
     return query
 
 
+@dataclass
+class Cube:
+    """Answer counts of one query by unit, day (or month), role and reason, read in one pass; a page
+    takes every breakdown from it instead of asking the database once per breakdown."""
+
+    size: int
+    rows: list[tuple[str, date, str, str, int, int]]  # unit, day or month, role, reason, answer, count
+
+    def by(self, key: Callable[[tuple[str, date, str, str, int, int]], Any]) -> dict[Any, Counts]:
+        """Answer counts grouped by ``key(row)``."""
+        out: dict[Any, Counts] = {}
+        size = self.size
+        for row in self.rows:
+            k = key(row)
+            counts = out.get(k)
+            if counts is None:
+                counts = out[k] = [0] * size
+            counts[row[4]] += row[5]
+        return out
+
+    def total(self) -> Counts:
+        return self.by(lambda r: 0).get(0, [0] * self.size)
+
+
 class Results:
     """The results' reads on one fleet store."""
+
+    def cube(self, q: Query, by_day: bool) -> Cube:
+        """Every breakdown of ``q`` in one read: by day when ``by_day`` (a trend by day or week), else
+        whole months from the monthly rollup with the ragged days at either end (each row's date is
+        then its month's first day)."""
+        spans = [(daily_rollup, q.first, q.last + timedelta(days=1))] if by_day else self._period(q)
+        rows: list[tuple[str, date, str, str, int, int]] = []
+        if not q.units:
+            return Cube(q.size, rows)
+        with self.store.reading() as conn:
+            for table, lo, hi in spans:
+                r = table.c
+                query = _select(table, q, _unit_of(table), r.day, r.role, r.reason, lo=lo, hi=hi)
+                for unit, day, role, reason, answer, n in conn.execute(query):
+                    if 0 <= answer < q.size:
+                        d = _as_date(day)
+                        rows.append((unit, d if by_day else d.replace(day=1), role, reason, int(answer), int(n)))
+        return Cube(q.size, rows)
 
     def __init__(self, store: SqlFleetStore) -> None:
         self.store = store
@@ -138,6 +180,13 @@ class Results:
         """Answer counts per local day (the trend by day, or by week summed from days)."""
         found = self._sum(q, [(daily_rollup, q.first, q.last + timedelta(days=1))], daily_rollup.c.day)
         return {_as_date(d): c for d, c in found.items()}
+
+    def by_unit_and_day(self, q: Query) -> dict[tuple[str, date], Counts]:
+        """Answer counts per unit and local day (the API's daily counts), from the daily rollup."""
+        found = self._sum(
+            q, [(daily_rollup, q.first, q.last + timedelta(days=1))], _unit_of(daily_rollup), daily_rollup.c.day
+        )
+        return {(unit, _as_date(day)): c for (unit, day), c in found.items()}
 
     def by_month(self, q: Query) -> dict[date, Counts]:
         """Answer counts per month (its first day), the ragged months' days summed into them."""

@@ -268,6 +268,21 @@ audit_log = sa.Table(
     sa.Column("after", sa.Text),
 )
 
+#: Bearer tokens of reporting systems for the read-only API (/api/v1), each over a part of the
+#: hierarchy (``scope_id`` None: everything). Only the token's SHA-256 is kept: it is shown once.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("scope_id", BigInt, sa.ForeignKey("org_nodes.id")),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", BigInt, nullable=False),
+    sa.Column("revoked_at", BigInt),
+    sa.Column("last_used_at", BigInt),
+)
+
 #: Terminals taken out of service for good (stolen, broken): kept with their history, hidden by default.
 retired_terminals = sa.Table(
     "retired_terminals",
@@ -329,3 +344,55 @@ config_assignments = sa.Table(
     sa.Column("set_id", BigInt, sa.ForeignKey("config_sets.id"), nullable=False),
     sa.Column("assigned_at", BigInt, nullable=False),
 )
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+#: One row per occurrence of a condition (fleet/alerts.py): opened when first found, resolved when no
+#: longer found, acknowledged by a person with a comment. ``node_id`` is the org node whose people
+#: see it (None: IT only).
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("node_id", BigInt, sa.ForeignKey("org_nodes.id")),
+    sa.Column("detail", sa.Text, nullable=False),  # JSON: the figures behind it
+    sa.Column("opened_at", BigInt, nullable=False),
+    sa.Column("last_seen_at", BigInt, nullable=False),
+    sa.Column("resolved_at", BigInt),
+    sa.Column("acked_at", BigInt),
+    sa.Column("acked_by", sa.Text),
+    sa.Column("ack_comment", sa.Text),
+)
+sa.Index("alerts_open", alerts.c.kind, alerts.c.subject, alerts.c.resolved_at)
+
+#: Where alerts go: an e-mail address or a webhook URL, for the alerts of one part of the hierarchy
+#: (``node_id``; None: every alert).
+alert_routes = sa.Table(
+    "alert_routes",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("node_id", BigInt, sa.ForeignKey("org_nodes.id")),
+    sa.Column("channel", sa.Text, nullable=False),  # email | webhook
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", BigInt, nullable=False),
+)
+
+#: The outbox: one row per alert event and route, written in the transaction that opens or resolves
+#: the alert, sent by the alert worker with retries (so a restart loses no message and sends none twice).
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", BigInt, sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("route_id", BigInt, sa.ForeignKey("alert_routes.id"), nullable=False),
+    sa.Column("event", sa.Text, nullable=False),  # opened | resolved
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_at", BigInt, nullable=False),
+    sa.Column("sent_at", BigInt),
+    sa.Column("failed_at", BigInt),  # gave up after the last attempt
+    sa.Column("last_error", sa.Text),
+)
+sa.Index("alert_deliveries_due", alert_deliveries.c.sent_at, alert_deliveries.c.failed_at, alert_deliveries.c.next_at)

@@ -67,6 +67,9 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     init_access(app)
 
     from .accounts import bp as accounts_bp
+    from .alerts import bp as alerts_bp
+    from .api import bp as api_bp
+    from .apitokens import bp as apitokens_bp
     from .audit import bp as audit_bp
     from .auth import bp as auth_bp
     from .configs import bp as configs_bp
@@ -78,7 +81,7 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     from .terminals import bp as terminals_bp
 
     blueprints = (auth_bp, overview_bp, results_bp, public_bp, org_bp, terminals_bp, configs_bp, accounts_bp, audit_bp)
-    for bp in (*blueprints, metrics_bp):
+    for bp in (*blueprints, alerts_bp, apitokens_bp, api_bp, metrics_bp):
         app.register_blueprint(bp)
 
     _error_pages(app)

@@ -85,8 +85,15 @@ _VERBS = {
     "save": _l("saved as a new version"),
     "publish": _l("published"),
     "assign": _l("assigned"),
+    "revoke": _l("revoked"),
 }
-_OBJECTS = {"terminal": _l("Terminal"), "account": _l("Account"), "config": _l("Configuration"), **KIND_LABELS}
+_OBJECTS = {
+    "terminal": _l("Terminal"),
+    "account": _l("Account"),
+    "config": _l("Configuration"),
+    "api_token": _l("API token"),
+    **KIND_LABELS,
+}
 
 
 def action_label(action: str) -> str:

@@ -287,3 +287,17 @@ class OwnPasswordForm(FlaskForm):
     )
     again = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField(_l("Change the password"))
+
+
+class ApiTokenForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=100)],
+        description=_l("Who uses the token, for example: Reporting system of the welfare region."),
+    )
+    scope = SelectField(_l("Part of the organisation"), coerce=int, validators=[InputRequired()])
+    submit = SubmitField(_l("Create the token"))
+
+
+class RevokeTokenForm(FlaskForm):
+    submit = SubmitField(_l("Revoke"))

@@ -32,4 +32,7 @@ def index() -> str:
         )
     if me().role == ADMIN:
         rejected = sum(extension("store").rejection_counts().values())
-    return render_template("overview.html", figures=figures, units=units, tree=t, rejected=rejected)
+    from .alerts import alerts_of, visible
+
+    alerts = sum(1 for a in alerts_of().open_alerts() if visible(t, a))
+    return render_template("overview.html", figures=figures, units=units, tree=t, rejected=rejected, alerts=alerts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -72,8 +73,8 @@ def _today() -> date:
     return datetime.now(ZoneInfo(DEFAULT_TZ)).date()
 
 
-def _date_arg(name: str, default: date, notes: list[str]) -> date:
-    text = request.args.get(name, "").strip()
+def _date_arg(args: Mapping[str, Any], name: str, default: date, notes: list[str]) -> date:
+    text = str(args.get(name, "")).strip()
     if not text:
         return default
     try:
@@ -83,9 +84,10 @@ def _date_arg(name: str, default: date, notes: list[str]) -> date:
         return default
 
 
-def selection(node_id: int) -> Selection:
-    """The node (within the person's part, else 404) and the filters from the address, each checked;
-    a bad value is replaced by its default and explained in a note."""
+def selection(node_id: int, given: Mapping[str, Any] | None = None) -> Selection:
+    """The node (within the person's part, else 404) and the filters from the address (or ``given``),
+    each checked; a bad value is replaced by its default and explained in a note."""
+    args_in: Any = request.args if given is None else given
     t = scope.tree()
     node = scope.node_or_404(t, node_id)
     if node.kind == LOCATION:  # votes know their unit, not the location inside it
@@ -96,8 +98,8 @@ def selection(node_id: int) -> Selection:
     units = tuple(sorted(t.unit_codes(node.id)))
     notes: list[str] = []
     today = _today()
-    last = _date_arg("to", today, notes)
-    first = _date_arg("from", last - timedelta(days=29), notes)
+    last = _date_arg(args_in, "to", today, notes)
+    first = _date_arg(args_in, "from", last - timedelta(days=29), notes)
     if first > last:
         notes.append(_("The start was after the end; they have been swapped."))
         first, last = last, first
@@ -106,16 +108,16 @@ def selection(node_id: int) -> Selection:
         notes.append(_("A view covers at most three years; the start has been moved to %(day)s.", day=first))
     results = Results(extension("store"))
     questions = results.questions(units, first, last)
-    wanted = request.args.get("q", "")
+    wanted = args_in.get("q", "")
     chosen = next((q for q in questions if f"{q[0]}|{q[1]}" == wanted), questions[0] if questions else None)
     span = (last - first).days + 1
-    period = request.args.get("period", "")
+    period = args_in.get("period", "")
     if period not in fig.PERIODS:
         period = fig.DAY if span <= 62 else fig.WEEK if span <= 26 * 7 else fig.MONTH
-    roles_given = [r for r in request.args.getlist("role") if r in ROLE_ARGS]
+    roles_given = [r for r in _list(args_in, "role") if r in ROLE_ARGS]
     roles = frozenset("" if r == "none" else r for r in roles_given) if roles_given else None
-    misuse = request.args.get("misuse") == "1"
-    after_hours = request.args.get("after_hours") == "1"
+    misuse = args_in.get("misuse") == "1"
+    after_hours = args_in.get("after_hours") == "1"
     query = None
     if chosen is not None:
         query = Query(units, chosen[0], chosen[1], first, last, roles, misuse, after_hours)
@@ -129,6 +131,14 @@ def selection(node_id: int) -> Selection:
         **({"after_hours": "1"} if after_hours else {}),
     }
     return Selection(node, units, query, period, questions, notes, args)
+
+
+def _list(args: Any, name: str) -> list[str]:
+    """Every value of a repeated parameter (a request's MultiDict, or a list in a plain mapping)."""
+    if hasattr(args, "getlist"):
+        return [str(v) for v in args.getlist(name)]
+    value = args.get(name)
+    return [] if value is None else [str(v) for v in (value if isinstance(value, list | tuple) else [value])]
 
 
 def _minimum() -> int:
@@ -169,18 +179,22 @@ def figures_of(sel: Selection) -> Figures:
     minimum = _minimum()
     results = Results(extension("store"))
     t = scope.tree()
-    total = results.total(q)
-    by_time = results.by_month(q) if sel.period == fig.MONTH else results.by_day(q)
+    cube = results.cube(q, by_day=sel.period != fig.MONTH)  # one read for every breakdown but two
+    total = cube.total()
+    by_time = cube.by(lambda r: r[1])
     trend = fig.trend(by_time, q.first, q.last, sel.period, q.scale, minimum)
     heat = fig.heat(results.heat(q), q.scale, minimum)
-    reason_counts = {k: c for k, c in results.by_reason(q).items() if k}
+    reason_counts = {k: c for k, c in cube.by(lambda r: r[3]).items() if k}
     reasons = fig.breakdown(reason_counts, q.scale, minimum)
     with_reason = sum(sum(c) for c in reason_counts.values())
-    roles = fig.breakdown(results.by_role(q), q.scale, minimum)
+    roles = fig.breakdown(cube.by(lambda r: r[2]), q.scale, minimum)
     like = _like_units(t, sel.node)
     names = {n.code: n for n in like}
-    compare_q = Query(tuple(sorted(names)), q.question, q.scale, q.first, q.last, q.roles, q.misuse, q.after_hours)
-    by_unit = results.by_unit(compare_q)
+    if set(names) == set(q.units):  # an area's or region's own units: already read
+        by_unit = cube.by(lambda r: r[0])
+    else:
+        compare_q = Query(tuple(sorted(names)), q.question, q.scale, q.first, q.last, q.roles, q.misuse, q.after_hours)
+        by_unit = results.by_unit(compare_q)
     groups: dict[str, dict[str, list[int]]] = {}
     for code, counts in by_unit.items():
         if code in names:
@@ -443,6 +457,50 @@ def node(node_id: int) -> str:
         nps=bool(sel.query and SCALES[sel.query.scale].is_nps),
         service_labels=SERVICE_LABELS,
         can_see_terminals=me().role != "viewer",
+    )
+
+
+def _month_arg(text: str, default: date) -> date:
+    """A month given as YYYY-MM (its first day), else ``default``."""
+    try:
+        return date.fromisoformat(f"{text.strip()[:7]}-01")
+    except ValueError:
+        return default
+
+
+@bp.get("/<int:node_id>/report")
+@allow(*STAFF)
+def report(node_id: int) -> str:
+    """A printable report of whole months (?from=YYYY-MM&to=YYYY-MM; default the last complete month):
+    the headline figure with n, the trend, the reasons and the comparison. The browser prints it or
+    saves it as PDF (a print stylesheet)."""
+    last_month = (_today().replace(day=1) - timedelta(days=1)).replace(day=1)
+    first = _month_arg(request.args.get("from", ""), last_month)
+    last = _month_arg(request.args.get("to", ""), first)
+    if last < first:
+        first, last = last, first
+    end = (last + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    period = fig.WEEK if first == last else fig.MONTH
+    given: dict[str, Any] = {"from": first.isoformat(), "to": end.isoformat(), "period": period}
+    if request.args.get("q"):
+        given["q"] = request.args["q"]
+    sel = selection(node_id, given)
+    questions, _reasons = extension("configs").texts()
+    f = figures_of(sel) if sel.query is not None else None
+    return render_template(
+        "results/report.html",
+        sel=sel,
+        f=f,
+        tables={p: table(p, sel, f) for p in ("trend", "reasons", "comparison")} if f is not None else {},
+        charts={"trend": chart("trend", sel, f)} if f is not None else {},
+        tree=scope.tree(),
+        question_label=lambda q, s: question_label(q, s, questions),
+        months=(first, last),
+        minimum=_minimum(),
+        figure_text=figure_text,
+        interval_text=interval_text,
+        period_label=period_label,
+        nps=bool(sel.query and SCALES[sel.query.scale].is_nps),
     )
 
 

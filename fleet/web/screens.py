@@ -84,6 +84,7 @@ def main_pages(store: SqlFleetStore) -> list[str]:
         pages += [f"/results/{region.id}", f"/public/{region.code}"]
     if unit is not None:
         pages += [f"/results/{unit.id}", f"/public/{unit.code}", f"/public/{unit.code}/widget"]
+        pages += [f"/results/{unit.id}/report", "/alerts/"]
         pages += [f"/org/{unit.id}", f"/org/{unit.id}/edit"]
     pages.append("/terminals")
     if terminal is not None:

@@ -51,6 +51,36 @@ class Settings:
     #: Web sites allowed to embed the public widget in an iframe, space-separated
     #: ("https://www.example-county.fi"); empty: no site may.
     embed_origins: str = ""
+    #: The fleet web's own address as people reach it (https://hymy.example-county.fi), for links in
+    #: alert messages; empty: messages carry no link.
+    public_url: str = ""
+    #: Alerts: where e-mail goes out (empty smtp_host: e-mail routes fail and are retried, and logged).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "hymy@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    #: Signs webhook bodies (X-Hymy-Signature: sha256=HMAC); empty: unsigned.
+    webhook_secret: str = ""
+    #: A terminal offline this long during opening hours raises an alert.
+    alert_offline_minutes: int = 15
+    #: A unit with terminals but no answers on this many opening days in a row raises an alert.
+    alert_silent_days: int = 3
+    #: Seconds between rounds of the alert worker (``hymy fleet run``, ``hymy fleet alerts``).
+    alert_interval_s: int = 60
+
+    def send_settings(self) -> Any:
+        """How alerts are sent (fleet.alertsend.SendSettings), from the settings of the same names."""
+        from ..alertsend import SendSettings
+
+        return SendSettings(**{f.name: getattr(self, f.name) for f in fields(SendSettings) if hasattr(self, f.name)})
+
+    def thresholds(self) -> Any:
+        """The alert rules' settings (fleet.db.alerts.Thresholds)."""
+        from ..db.alerts import Thresholds
+
+        return Thresholds(offline_minutes=self.alert_offline_minutes, silent_days=self.alert_silent_days)
 
 
 def _coerce(name: str, value: Any, kind: Any, where: str, least: int = 1) -> Any:

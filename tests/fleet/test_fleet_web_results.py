@@ -164,3 +164,16 @@ def test_bad_filter_values_are_explained_and_replaced(results_fleet: Fleet) -> N
     assert client.get(f"/results/{results_fleet.unit.id}/secrets.csv").status_code == 404
     swapped = page(client, f"/results/{results_fleet.unit.id}", **{"from": "2025-03-31", "to": "2025-03-01"})
     assert "swapped" in swapped and "43 answers" in swapped
+
+
+def test_the_printable_report_heads_with_the_figure_its_answers_and_the_months(results_fleet: Fleet) -> None:
+    client = results_fleet.client("manager")
+    text = page(client, f"/results/{results_fleet.unit.id}/report", **{"from": "2025-03", "to": "2025-03"})
+    assert re.search(r"NPS \+51</strong>,\s+43 answers, March 2025", text), text[text.find("headline") :][:400]
+    tables = tables_of(text)
+    assert set(tables) == {"trend", "reasons", "comparison"}
+    assert tables["trend"][0][0] == "Week"  # one month: by week
+    assert "fewer than 5" in [r[1] for r in tables["trend"][1:]]  # the week of Monday's 3 answers
+    several = page(client, f"/results/{results_fleet.unit.id}/report", **{"from": "2025-01", "to": "2025-03"})
+    assert "January 2025 – March 2025" in several and tables_of(several)["trend"][0][0] == "Month"
+    assert results_fleet.client("viewer").get(f"/results/{results_fleet.other_unit.id}/report").status_code == 404

@@ -262,9 +262,21 @@
     }
   }
 
-  if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', drawAll);
-  } else {
+  // "Print or save as PDF" buttons (no inline handlers: the page's CSP forbids them).
+  function printButtons() {
+    Array.prototype.forEach.call(document.querySelectorAll('[data-print]'), function (button) {
+      button.addEventListener('click', function () { window.print(); });
+    });
+  }
+
+  function start() {
+    printButtons();
     drawAll();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
   }
 }());
