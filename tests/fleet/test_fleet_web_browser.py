@@ -221,6 +221,13 @@ def test_page_meets_wcag_21_aa(driver: WebDriver, site: Site, name: str, lang: s
     assert_accessible(driver, site)
 
 
+@pytest.mark.parametrize("name", ["results-unit", "results-region", "results-report"])
+def test_results_pages_meet_wcag_21_aa_in_swedish_too(driver: WebDriver, site: Site, name: str) -> None:
+    open_as_admin(driver, site, main_pages(site)[name], "sv")
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "sv"
+    assert_accessible(driver, site)
+
+
 @pytest.mark.parametrize("page", PUBLIC_PAGES)
 @pytest.mark.parametrize("lang", ["fi", "sv", "en"])
 def test_public_page_meets_wcag_21_aa_signed_out(anonymous: WebDriver, site: Site, page: str, lang: str) -> None:
