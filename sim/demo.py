@@ -196,6 +196,7 @@ def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, preferred: i
     stack.callback(server.stop)
     note = f" (port {preferred} is taken)" if choice.fell_back else ""
     print(f"web:       {server.url}{note}  sign in as {DEMO_USER} / {password}", file=out, flush=True)
+    print(f"public:    {server.url}public/pohjois-karjala  (residents' page, no sign-in)", file=out, flush=True)
 
 
 def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals, past: int = 0) -> Health:

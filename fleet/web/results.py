@@ -435,8 +435,17 @@ def node(node_id: int) -> str:
     f = figures_of(sel) if sel.query is not None else None
     tables = {p: table(p, sel, f) for p in PARTS} if f is not None else {}
     charts = {p: chart(p, sel, f) for p in ("trend", "distribution")} if f is not None else {}
+    from .alerts import KIND_LABELS, alerts_of, visible
+
+    alerts = [
+        a
+        for a in alerts_of().open_alerts()
+        if visible(t, a) and a.node_id is not None and a.node_id in t.nodes and t.within(a.node_id, sel.node.id)
+    ]
     return render_template(
         "results/node.html",
+        alerts=alerts,
+        alert_kinds=KIND_LABELS,
         sel=sel,
         f=f,
         tables=tables,

@@ -185,6 +185,8 @@ def test_people_of_the_part_see_and_acknowledge_alerts_others_do_not(fleet_web: 
     manager = fleet_web.client("manager")
     page = manager.get("/alerts/").get_data(as_text=True)
     assert "pi-1" in page
+    results = manager.get(f"/results/{fleet_web.unit.id}").get_data(as_text=True)
+    assert "Open alerts" in results and "Terminal offline during opening hours" in results
     response = post_form(manager, f"/alerts/{alert.id}/acknowledge", {"comment": "<b>Cable</b> checked"}, "/alerts/")
     assert response.status_code == 302
     acked = alerting.get(alert.id)
