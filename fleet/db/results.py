@@ -42,6 +42,7 @@ class Query:
     roles: frozenset[str] | None = None  # None: every role, and votes with none
     misuse: bool = False  # count presses flagged as misuse
     after_hours: bool = False  # count presses outside the unit's opening hours
+    channels: frozenset[str] | None = None  # None: answers from every channel
 
     @property
     def size(self) -> int:
@@ -83,6 +84,8 @@ def _select(table: sa.Table, q: Query, *group: Any, lo: date | None, hi: date | 
         query = query.where(r.after_hours == sa.false())
     if q.roles is not None:
         query = query.where(r.role.in_(sorted(q.roles)))
+    if q.channels is not None:
+        query = query.where(r.channel.in_(sorted(q.channels)))
     return query
 
 
@@ -224,6 +227,24 @@ class Results:
                 elif grade < 0:
                     cell[2] += int(n)
         return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+
+    def channels(self, units: Collection[str], first: date, last: date) -> list[str]:
+        """The channels answers came through in ``units`` over the days (the filter offers these)."""
+        if not units:
+            return []
+        r = monthly_rollup.c
+        query = (
+            sa.select(r.channel)
+            .distinct()
+            .select_from(monthly_rollup.outerjoin(terminals, sa.and_(r.unit == _EMPTY, _T.device == r.device)))
+            .where(
+                sa.or_(r.unit.in_(sorted(units)), sa.and_(r.unit == _EMPTY, _T.unit.in_(sorted(units)))),
+                r.day >= first.replace(day=1),
+                r.day <= last,
+            )
+        )
+        with self.store.reading() as conn:
+            return sorted(str(c) for (c,) in conn.execute(query))
 
     def questions(self, units: Collection[str], first: date, last: date) -> list[tuple[str, str, int]]:
         """(question, scale, answers) asked in ``units`` over the days, most answered first."""

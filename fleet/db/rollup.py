@@ -35,11 +35,14 @@ from .tables import HOURS_KEY, ROLLUP_KEY, daily_rollup, hour_rollup, monthly_ro
 #: The quarter hour, in ms: the finest grain a fact keeps of a vote's time.
 BUCKET_MS = 15 * 60 * 1000
 #: A fact: (unit or "", device if no unit else "", question, scale, bucket, answer, role, reason,
-#: misuse, after_hours, uncertain). A key is the same with the local day in place of the bucket.
-Fact = tuple[str, str, str, str, int, int, str, str, bool, bool, bool]
-Key = tuple[str, str, str, str, date, int, str, str, bool, bool, bool]
-#: An hour key: (unit, device, question, scale, month, weekday, hour, grade, role, misuse, after_hours).
-HourKey = tuple[str, str, str, str, date, int, int, int, str, bool, bool]
+#: misuse, after_hours, uncertain, channel). A key is the same with the local day in place of the bucket.
+Fact = tuple[str, str, str, str, int, int, str, str, bool, bool, bool, str]
+Key = tuple[str, str, str, str, date, int, str, str, bool, bool, bool, str]
+#: An hour key: (unit, device, question, scale, month, weekday, hour, grade, role, misuse, after_hours,
+#: channel).
+HourKey = tuple[str, str, str, str, date, int, int, int, str, bool, bool, str]
+#: The channel of the votes terminals send (the only one ingest stores; SPEC has no channel field).
+TERMINAL = "terminal"
 
 _C, _U, _T = votes.c, units.c, terminals.c
 _KEY_COLUMNS = ROLLUP_KEY
@@ -57,6 +60,7 @@ FACT_COLUMNS = (
     _C.misuse,
     sa.func.coalesce(_C.flags.like(sa.literal_column("'%after_hours%'", sa.Text)), sa.false()),
     _C.time_status == sa.literal_column(f"'{UNCERTAIN}'", sa.Text),
+    _C.channel,
 )
 
 
@@ -92,6 +96,7 @@ def vote_fact(row: Sequence[Any]) -> Fact:
         bool(row[14]),
         flags is not None and "after_hours" in flags,
         row[19] == UNCERTAIN,
+        TERMINAL,  # rows the store inserts come from terminals' vote batches
     )
 
 
@@ -115,8 +120,8 @@ class Facts:
 
 def _fact(values: Sequence[Any]) -> Fact:
     """A fact from a grouped row: booleans come back as 0/1 from SQLite."""
-    u, d, q, s, b, a, role, reason, misuse, after_hours, uncertain = values
-    return (u, d, q, s, int(b), int(a), role, reason, bool(misuse), bool(after_hours), bool(uncertain))
+    u, d, q, s, b, a, role, reason, misuse, after_hours, uncertain, channel = values
+    return (u, d, q, s, int(b), int(a), role, reason, bool(misuse), bool(after_hours), bool(uncertain), channel)
 
 
 class Zones:
@@ -166,13 +171,13 @@ class Zones:
 
     def add(self, fact: Fact, n: int, keyed: dict[Key, int], hours: dict[HourKey, int]) -> None:
         """Add ``n`` votes of ``fact`` to its day key and its hour key."""
-        u, d, q, s, bucket, answer, role, reason, misuse, after_hours, uncertain = fact
+        u, d, q, s, bucket, answer, role, reason, misuse, after_hours, uncertain, channel = fact
         t = self.local(u, d, bucket)
         day = t.date()
-        key: Key = (u, d, q, s, day, answer, role, reason, misuse, after_hours, uncertain)
+        key: Key = (u, d, q, s, day, answer, role, reason, misuse, after_hours, uncertain, channel)
         keyed[key] = keyed.get(key, 0) + n
         side = grade(s, answer)
-        hour: HourKey = (u, d, q, s, day.replace(day=1), t.weekday(), t.hour, side, role, misuse, after_hours)
+        hour: HourKey = (u, d, q, s, day.replace(day=1), t.weekday(), t.hour, side, role, misuse, after_hours, channel)
         hours[hour] = hours.get(hour, 0) + n
 
 

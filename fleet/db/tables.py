@@ -47,6 +47,9 @@ votes = sa.Table(
     sa.Column("received", BigInt, nullable=False),
     sa.Column("best", BigInt, nullable=False),  # best estimate of the press time (DESIGN guarantee 4)
     sa.Column("time_status", sa.Text, nullable=False),
+    # Where the answer was given: "terminal" (every vote the ingest stores); other channels (the
+    # feedback form behind a unit's QR code) join the same results under their own name.
+    sa.Column("channel", sa.Text, nullable=False, server_default="terminal"),
     sa.PrimaryKeyConstraint("device", "store", "seq"),
 )
 # Only unsynchronised votes are indexed: retroactive correction finds them by boot, and synchronised
@@ -138,7 +141,7 @@ units = sa.Table(
 )
 
 ROLLUP_KEY: tuple[str, ...] = tuple(
-    "unit device question scale day answer role reason misuse after_hours uncertain".split()
+    "unit device question scale day answer role reason misuse after_hours uncertain channel".split()
 )
 
 
@@ -157,6 +160,7 @@ def _rollup_table(name: str) -> sa.Table:
         sa.Column("misuse", sa.Boolean, nullable=False),
         sa.Column("after_hours", sa.Boolean, nullable=False),
         sa.Column("uncertain", sa.Boolean, nullable=False),
+        sa.Column("channel", sa.Text, nullable=False),
         sa.Column("count", BigInt, nullable=False),
         sa.PrimaryKeyConstraint(*ROLLUP_KEY),
         sqlite_with_rowid=False,  # clustered by its key: one unit's rows are adjacent pages
@@ -176,7 +180,7 @@ sa.Index("daily_rollup_day", daily_rollup.c.day)
 monthly_rollup = _rollup_table("monthly_rollup")
 
 HOURS_KEY: tuple[str, ...] = tuple(
-    "unit device question scale month weekday hour grade role misuse after_hours".split()
+    "unit device question scale month weekday hour grade role misuse after_hours channel".split()
 )
 #: Votes counted per local month, weekday (0 Monday) and hour of day: the heat map of when answers
 #: come and how they lean, read without the votes. ``grade`` is the answer's side, not the answer
@@ -196,6 +200,7 @@ hour_rollup = sa.Table(
     sa.Column("role", sa.Text, nullable=False),
     sa.Column("misuse", sa.Boolean, nullable=False),
     sa.Column("after_hours", sa.Boolean, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
     sa.Column("count", BigInt, nullable=False),
     sa.PrimaryKeyConstraint(*HOURS_KEY),
     sqlite_with_rowid=False,

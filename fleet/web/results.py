@@ -41,6 +41,7 @@ ROLE_LABELS = {
     "other": _l("Other"),
     "": _l("Not asked"),
 }
+CHANNEL_LABELS = {"terminal": _l("Terminal in the waiting room"), "web": _l("Feedback form (QR code)")}
 #: The role filter's values in the address ("none": the terminal did not ask).
 ROLE_ARGS = ("client", "relative", "other", "none")
 PERIOD_LABELS = {fig.DAY: _l("Day"), fig.WEEK: _l("Week"), fig.MONTH: _l("Month")}
@@ -67,6 +68,7 @@ class Selection:
     questions: list[tuple[str, str, int]]
     notes: list[str] = field(default_factory=list)
     args: dict[str, Any] = field(default_factory=dict)
+    channels: list[str] = field(default_factory=list)  # the channels answers came through, for the filter
 
 
 def _today() -> date:
@@ -118,19 +120,23 @@ def selection(node_id: int, given: Mapping[str, Any] | None = None) -> Selection
     roles = frozenset("" if r == "none" else r for r in roles_given) if roles_given else None
     misuse = args_in.get("misuse") == "1"
     after_hours = args_in.get("after_hours") == "1"
+    offered = results.channels(units, first, last)
+    channels_given = [c for c in _list(args_in, "channel") if c in offered]
+    channels = frozenset(channels_given) if channels_given else None
     query = None
     if chosen is not None:
-        query = Query(units, chosen[0], chosen[1], first, last, roles, misuse, after_hours)
+        query = Query(units, chosen[0], chosen[1], first, last, roles, misuse, after_hours, channels)
     args = {
         "from": first.isoformat(),
         "to": last.isoformat(),
         "period": period,
         **({"q": f"{chosen[0]}|{chosen[1]}"} if chosen else {}),
         **({"role": sorted(roles_given)} if roles_given else {}),
+        **({"channel": sorted(channels_given)} if channels_given else {}),
         **({"misuse": "1"} if misuse else {}),
         **({"after_hours": "1"} if after_hours else {}),
     }
-    return Selection(node, units, query, period, questions, notes, args)
+    return Selection(node, units, query, period, questions, notes, args, offered)
 
 
 def _list(args: Any, name: str) -> list[str]:
@@ -193,7 +199,9 @@ def figures_of(sel: Selection) -> Figures:
     if set(names) == set(q.units):  # an area's or region's own units: already read
         by_unit = cube.by(lambda r: r[0])
     else:
-        compare_q = Query(tuple(sorted(names)), q.question, q.scale, q.first, q.last, q.roles, q.misuse, q.after_hours)
+        compare_q = Query(
+            tuple(sorted(names)), q.question, q.scale, q.first, q.last, q.roles, q.misuse, q.after_hours, q.channels
+        )
         by_unit = results.by_unit(compare_q)
     groups: dict[str, dict[str, list[int]]] = {}
     for code, counts in by_unit.items():
@@ -462,6 +470,7 @@ def node(node_id: int) -> str:
         period_label=period_label,
         periods=PERIOD_LABELS,
         roles=ROLE_LABELS,
+        channel_labels=CHANNEL_LABELS,
         role_args=ROLE_ARGS,
         nps=bool(sel.query and SCALES[sel.query.scale].is_nps),
         service_labels=SERVICE_LABELS,

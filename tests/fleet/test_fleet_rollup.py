@@ -52,7 +52,7 @@ def expected_rollup(store: SqlFleetStore, devices: list[str], hours: bool = Fals
             else:
                 key += (t.date(), v.answer, v.role or "", v.reason or "", "misuse" in v.flags)
                 key += ("after_hours" in v.flags, v.time_status == "uncertain")
-            out[key] += 1
+            out[key + ("terminal",)] += 1  # every vote a terminal sends is of the terminal channel
     return dict(out)
 
 

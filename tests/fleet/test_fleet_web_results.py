@@ -177,3 +177,21 @@ def test_the_printable_report_heads_with_the_figure_its_answers_and_the_months(r
     several = page(client, f"/results/{results_fleet.unit.id}/report", **{"from": "2025-01", "to": "2025-03"})
     assert "January 2025 – March 2025" in several and tables_of(several)["trend"][0][0] == "Month"
     assert results_fleet.client("viewer").get(f"/results/{results_fleet.other_unit.id}/report").status_code == 404
+
+
+def test_the_channel_filter_keeps_the_answers_of_the_chosen_channels(results_fleet: Fleet) -> None:
+    import sqlalchemy as sa
+
+    store = results_fleet.store
+    with store.transaction():  # Hervanta's two answers as if given on the feedback form (issue 15's channel)
+        store._conn.execute(sa.text("UPDATE votes SET channel = 'web' WHERE device = 'term-b'"))
+    store.rebuild_rollup()
+    client = results_fleet.client("manager")
+    area = f"/results/{results_fleet.area.id}"
+    everything = page(client, area, **PERIOD)
+    assert "45 answers" in everything and 'name="channel" value="web"' in everything
+    assert "43 answers" in page(client, area, channel="terminal", **PERIOD)
+    only_web = page(client, area, channel="web", **PERIOD)
+    assert "Fewer than 5 answers: no figure is shown" in only_web
+    assert "45 answers" in page(client, area, channel=["terminal", "web"], **PERIOD)
+    assert "45 answers" in page(client, area, channel="carrier-pigeon", **PERIOD)  # unknown: ignored

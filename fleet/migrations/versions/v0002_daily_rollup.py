@@ -3,8 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 
-Filling the rollup reads every vote once (about a minute at 10 million on a laptop), inside the
-migration's transaction and lock: other fleet processes starting meanwhile wait for it.
+The tables are filled from the votes by revision 0008 (the last that changes the rollups' shape).
 """
 
 from __future__ import annotations
@@ -48,12 +47,8 @@ def upgrade() -> None:
             sqlite_with_rowid=False,
         )
     op.create_index("daily_rollup_day", "daily_rollup", ["day"])
-    # The data step uses the live rollup code: the rollup is derived data, rebuilt the way the
-    # store rebuilds it (``hymy fleet rollup --rebuild``), never a copy of an old formula.
-    from fleet.db.rollup import Rollup
-
-    conn = op.get_bind()
-    Rollup(conn, conn.dialect).rebuild(conn, hours=False)  # the hour rollup comes in 0005
+    # No data step here: the rollups are derived data, filled from the votes by the live rollup code in
+    # the last revision that changes their shape (0008), which needs every column that code writes.
 
 
 def downgrade() -> None:

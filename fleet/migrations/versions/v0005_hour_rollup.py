@@ -3,7 +3,7 @@
 Revision ID: 0005
 Revises: 0004
 
-Filled from the votes by the live rollup code, as 0002 filled the daily rollup.
+Filled from the votes by revision 0008 (the last that changes the rollups' shape).
 """
 
 from __future__ import annotations
@@ -39,11 +39,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_hour_rollup")),
         sqlite_with_rowid=False,
     )
-    from fleet.db.rollup import Rollup
-
-    conn = op.get_bind()
-    if conn.execute(sa.text("SELECT 1 FROM votes LIMIT 1")).first() is not None:
-        Rollup(conn, conn.dialect).rebuild(conn)
+    # Filled from the votes by revision 0008, the last that changes the rollups' shape.
 
 
 def downgrade() -> None:
