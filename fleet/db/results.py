@@ -53,6 +53,13 @@ class Query:
 Counts = list[int]
 
 
+def _in_units(r: Any, units: Collection[str]) -> Any:
+    """Rows of ``units``: their own (device "", so the key's prefix narrows the read) and those kept
+    under terminals placed in them."""
+    wanted = sorted(units)
+    return sa.or_(sa.and_(r.unit.in_(wanted), r.device == _EMPTY), sa.and_(r.unit == _EMPTY, _T.unit.in_(wanted)))
+
+
 def _unit_of(table: sa.Table) -> Any:
     r = table.c
     return sa.case((r.unit == _EMPTY, _T.unit), else_=r.unit)
@@ -70,7 +77,9 @@ def _select(table: sa.Table, q: Query, *group: Any, lo: date | None, hi: date | 
         .where(
             r.question == q.question,
             r.scale == q.scale,
-            sa.or_(r.unit.in_(q.units), sa.and_(r.unit == _EMPTY, _T.unit.in_(q.units))),
+            # A unit's own rows have device "" (rollup.py): saying so lets the key's prefix (unit, device,
+            # question, scale, day) narrow the read to the period instead of the unit's whole history.
+            _in_units(r, q.units),
         )
         .group_by(*group, last)
     )
@@ -238,7 +247,7 @@ class Results:
             .distinct()
             .select_from(monthly_rollup.outerjoin(terminals, sa.and_(r.unit == _EMPTY, _T.device == r.device)))
             .where(
-                sa.or_(r.unit.in_(sorted(units)), sa.and_(r.unit == _EMPTY, _T.unit.in_(sorted(units)))),
+                _in_units(r, units),
                 r.day >= first.replace(day=1),
                 r.day <= last,
             )
@@ -258,7 +267,7 @@ class Results:
                 query = (
                     sa.select(r.question, r.scale, sa.func.sum(r["count"]))
                     .select_from(table.outerjoin(terminals, sa.and_(r.unit == _EMPTY, _T.device == r.device)))
-                    .where(sa.or_(r.unit.in_(sorted(units)), sa.and_(r.unit == _EMPTY, _T.unit.in_(sorted(units)))))
+                    .where(_in_units(r, units))
                     .group_by(r.question, r.scale)
                 )
                 if lo is not None:

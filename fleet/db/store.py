@@ -223,7 +223,10 @@ def _counts_query(
         query = query.where(r.day < hi)
     if wanted is not None:
         # Written as two branches, so the units' own rows are ranges of the rollup's key.
-        query = query.where(sa.or_(r.unit.in_(wanted), sa.and_(r.unit == _EMPTY, _T.unit.in_(wanted))))
+        # A unit's own rows have device "": saying so lets the key's prefix narrow the read.
+        query = query.where(
+            sa.or_(sa.and_(r.unit.in_(wanted), r.device == _EMPTY), sa.and_(r.unit == _EMPTY, _T.unit.in_(wanted)))
+        )
     return query
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from protocol.scales import SCALES
 
 from .. import figures as fig
-from ..db.results import Query, Results
+from ..db.results import Cube, Query, Results
 from ..org import LOCATION, UNIT, OrgNode, Tree
 from ..scores import NpsScore
 from ..store import DEFAULT_TZ
@@ -178,25 +178,31 @@ class Figures:
     names: dict[str, OrgNode]
 
 
-def figures_of(sel: Selection) -> Figures:
-    """Read and cut every part of the page."""
+def figures_of(sel: Selection, parts: Collection[str] = PARTS) -> Figures:
+    """Read and cut the page's parts (a CSV file reads only its own: the heat map and the comparison
+    are the reads the others do not share)."""
     q = sel.query
     assert q is not None
     minimum = _minimum()
     results = Results(extension("store"))
     t = scope.tree()
-    cube = results.cube(q, by_day=sel.period != fig.MONTH)  # one read for every breakdown but two
+    # One read for every breakdown but the heat map and another part's comparison (none for a CSV
+    # file of those alone).
+    need_cube = bool(set(parts) & {"trend", "distribution", "reasons", "roles"})
+    cube = results.cube(q, by_day=sel.period != fig.MONTH) if need_cube else Cube(q.size, [])
     total = cube.total()
     by_time = cube.by(lambda r: r[1])
     trend = fig.trend(by_time, q.first, q.last, sel.period, q.scale, minimum)
-    heat = fig.heat(results.heat(q), q.scale, minimum)
+    heat = fig.heat(results.heat(q), q.scale, minimum) if "heatmap" in parts else {}
     reason_counts = {k: c for k, c in cube.by(lambda r: r[3]).items() if k}
     reasons = fig.breakdown(reason_counts, q.scale, minimum)
     with_reason = sum(sum(c) for c in reason_counts.values())
     roles = fig.breakdown(cube.by(lambda r: r[2]), q.scale, minimum)
-    like = _like_units(t, sel.node)
+    like = _like_units(t, sel.node) if "comparison" in parts else []
     names = {n.code: n for n in like}
-    if set(names) == set(q.units):  # an area's or region's own units: already read
+    if not names:
+        by_unit: dict[str, list[int]] = {}
+    elif need_cube and set(names) == set(q.units):  # an area's or region's own units: already read
         by_unit = cube.by(lambda r: r[0])
     else:
         compare_q = Query(
@@ -532,7 +538,7 @@ def download(node_id: int, part: str) -> Response:
     head: list[str] = [_("Answers")]
     rows: list[list[str]] = []
     if sel.query is not None:
-        head, rows = table(part, sel, figures_of(sel))
+        head, rows = table(part, sel, figures_of(sel, {part}))
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
