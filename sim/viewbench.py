@@ -87,12 +87,11 @@ def bench_views(store: SqlFleetStore, rounds: int = 5) -> dict[str, Any]:
         return Query(units, "thl-nps", "nps11", first, today)
 
     def page_reads(query: Query, by_month: bool, like: tuple[str, ...] | None = None) -> None:
-        """The reads a results page makes: every breakdown in one cube, the heat map, and for a unit
-        the comparison with its like units (every health centre here)."""
+        """The reads a results page makes: total, trend, roles and reasons in one cube, the heat map,
+        and the comparison (a unit's like units: every health centre here; an area's own units)."""
         results.cube(query, by_day=not by_month)
         results.heat(query)
-        if like is not None:
-            results.by_unit(Query(like, query.question, query.scale, query.first, query.last))
+        results.by_unit(Query(like or query.units, query.question, query.scale, query.first, query.last))
 
     def public_reads() -> None:
         from fleet.web.public import published

@@ -100,13 +100,14 @@ def _select(table: sa.Table, q: Query, *group: Any, lo: date | None, hi: date | 
 
 @dataclass
 class Cube:
-    """Answer counts of one query by unit, day (or month), role and reason, read in one pass; a page
-    takes every breakdown from it instead of asking the database once per breakdown."""
+    """Answer counts of one query by day (or month), role and reason, summed over its units in one
+    read; a page takes its total, trend, roles and reasons from it instead of asking once for each.
+    Small whatever the number of units: the database adds the units up."""
 
     size: int
-    rows: list[tuple[str, date, str, str, int, int]]  # unit, day or month, role, reason, answer, count
+    rows: list[tuple[date, str, str, int, int]]  # day or month, role, reason, answer, count
 
-    def by(self, key: Callable[[tuple[str, date, str, str, int, int]], Any]) -> dict[Any, Counts]:
+    def by(self, key: Callable[[tuple[date, str, str, int, int]], Any]) -> dict[Any, Counts]:
         """Answer counts grouped by ``key(row)``."""
         out: dict[Any, Counts] = {}
         size = self.size
@@ -115,7 +116,7 @@ class Cube:
             counts = out.get(k)
             if counts is None:
                 counts = out[k] = [0] * size
-            counts[row[4]] += row[5]
+            counts[row[3]] += row[4]
         return out
 
     def total(self) -> Counts:
@@ -126,21 +127,22 @@ class Results:
     """The results' reads on one fleet store."""
 
     def cube(self, q: Query, by_day: bool) -> Cube:
-        """Every breakdown of ``q`` in one read: by day when ``by_day`` (a trend by day or week), else
-        whole months from the monthly rollup with the ragged days at either end (each row's date is
-        then its month's first day)."""
+        """The total, trend, roles and reasons of ``q`` in one read: by day when ``by_day`` (a trend by
+        day or week), else whole months from the monthly rollup with the ragged days at either end
+        (each row's date is then its month's first day)."""
         spans = [(daily_rollup, q.first, q.last + timedelta(days=1))] if by_day else self._period(q)
-        rows: list[tuple[str, date, str, str, int, int]] = []
+        rows: list[tuple[date, str, str, int, int]] = []
         if not q.units:
             return Cube(q.size, rows)
         with self.store.reading() as conn:
             for table, lo, hi in spans:
                 r = table.c
-                query = _select(table, q, _unit_of(table), r.day, r.role, r.reason, lo=lo, hi=hi)
-                for unit, day, role, reason, answer, n in conn.execute(query):
+                for day, role, reason, answer, n in conn.execute(
+                    _select(table, q, r.day, r.role, r.reason, lo=lo, hi=hi)
+                ):
                     if 0 <= answer < q.size:
                         d = _as_date(day)
-                        rows.append((unit, d if by_day else d.replace(day=1), role, reason, int(answer), int(n)))
+                        rows.append((d if by_day else d.replace(day=1), role, reason, int(answer), int(n)))
         return Cube(q.size, rows)
 
     def __init__(self, store: SqlFleetStore) -> None:
@@ -256,28 +258,23 @@ class Results:
             return sorted(str(c) for (c,) in conn.execute(query))
 
     def questions(self, units: Collection[str], first: date, last: date) -> list[tuple[str, str, int]]:
-        """(question, scale, answers) asked in ``units`` over the days, most answered first."""
+        """(question, scale, answers) asked in ``units`` in the months the days touch, most answered
+        first: the question picker's list and order. Read from the monthly rollup alone (without a
+        question in the filter, the daily one's key cannot narrow the read to the period), so a
+        question asked only outside the days but inside their months is listed too, and its figures
+        then say there are no answers."""
         if not units:
             return []
-        found: dict[tuple[str, str], int] = {}
+        r = monthly_rollup.c
+        query = (
+            sa.select(r.question, r.scale, sa.func.sum(r["count"]))
+            .select_from(monthly_rollup.outerjoin(terminals, sa.and_(r.unit == _EMPTY, _T.device == r.device)))
+            .where(_in_units(r, units), r.day >= first.replace(day=1), r.day <= last)
+            .group_by(r.question, r.scale)
+        )
         with self.store.reading() as conn:
-            for months, lo, hi in spans_of(first, last):
-                table = monthly_rollup if months else daily_rollup
-                r = table.c
-                query = (
-                    sa.select(r.question, r.scale, sa.func.sum(r["count"]))
-                    .select_from(table.outerjoin(terminals, sa.and_(r.unit == _EMPTY, _T.device == r.device)))
-                    .where(_in_units(r, units))
-                    .group_by(r.question, r.scale)
-                )
-                if lo is not None:
-                    query = query.where(r.day >= lo)
-                if hi is not None:
-                    query = query.where(r.day < hi)
-                for question, scale, n in conn.execute(query):
-                    if scale in SCALES:
-                        found[(question, scale)] = found.get((question, scale), 0) + int(n)
-        return sorted(((q, s, n) for (q, s), n in found.items()), key=lambda t: (-t[2], t[0], t[1]))
+            found = [(q, s, int(n)) for q, s, n in conn.execute(query) if s in SCALES]
+        return sorted(found, key=lambda t: (-t[2], t[0], t[1]))
 
 
 def _as_date(value: Any) -> date:

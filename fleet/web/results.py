@@ -186,25 +186,22 @@ def figures_of(sel: Selection, parts: Collection[str] = PARTS) -> Figures:
     minimum = _minimum()
     results = Results(extension("store"))
     t = scope.tree()
-    # One read for every breakdown but the heat map and another part's comparison (none for a CSV
-    # file of those alone).
+    # One read for the total, trend, roles and reasons; the heat map and the comparison read their own
+    # (a CSV file of one of those reads only that).
     need_cube = bool(set(parts) & {"trend", "distribution", "reasons", "roles"})
     cube = results.cube(q, by_day=sel.period != fig.MONTH) if need_cube else Cube(q.size, [])
     total = cube.total()
-    by_time = cube.by(lambda r: r[1])
+    by_time = cube.by(lambda r: r[0])
     trend = fig.trend(by_time, q.first, q.last, sel.period, q.scale, minimum)
     heat = fig.heat(results.heat(q), q.scale, minimum) if "heatmap" in parts else {}
-    reason_counts = {k: c for k, c in cube.by(lambda r: r[3]).items() if k}
+    reason_counts = {k: c for k, c in cube.by(lambda r: r[2]).items() if k}
     reasons = fig.breakdown(reason_counts, q.scale, minimum)
     with_reason = sum(sum(c) for c in reason_counts.values())
-    roles = fig.breakdown(cube.by(lambda r: r[2]), q.scale, minimum)
+    roles = fig.breakdown(cube.by(lambda r: r[1]), q.scale, minimum)
     like = _like_units(t, sel.node) if "comparison" in parts else []
     names = {n.code: n for n in like}
-    if not names:
-        by_unit: dict[str, list[int]] = {}
-    elif need_cube and set(names) == set(q.units):  # an area's or region's own units: already read
-        by_unit = cube.by(lambda r: r[0])
-    else:
+    by_unit: dict[str, list[int]] = {}
+    if names:
         compare_q = Query(
             tuple(sorted(names)), q.question, q.scale, q.first, q.last, q.roles, q.misuse, q.after_hours, q.channels
         )
