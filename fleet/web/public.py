@@ -28,7 +28,7 @@ from ..scores import NpsScore, Score, score
 from ..store import DEFAULT_TZ
 from . import extension
 from .access import public
-from .results import SCALE_LABELS, period_label
+from .results import SCALE_LABELS, figure_axis, period_label
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 #: Days in the rolling window (complete days, ending yesterday) and complete months in the trend.
@@ -244,9 +244,7 @@ def node(code: str) -> Response:
             "value": [None if c.score is None else c.score.value for c in cells],
             "low": [None if c.score is None else c.score.low for c in cells],
             "high": [None if c.score is None else c.score.high for c in cells],
-            "value_label": _("NPS") if nps else _("Positive %"),
-            "interval_label": _("%(p)s interval", p="95 %"),
-            **({"y_min": -100, "y_max": 100} if nps else {"y_min": 0, "y_max": 100}),
+            **figure_axis(nps),
         }
     return _public(
         render_template(

@@ -354,18 +354,22 @@ def table(part: str, sel: Selection, f: Figures) -> tuple[list[str], list[list[s
     abort(404)
 
 
-def chart(part: str, sel: Selection, f: Figures) -> dict[str, Any]:
-    """The chart of one part as the data results.js draws (the same cells as its table)."""
-    assert sel.query is not None
-    q = sel.query
-    nps = SCALES[q.scale].is_nps
-    bounds = {"y_min": -100, "y_max": 100} if nps else {"y_min": 0, "y_max": 100}
-    common = {
+def figure_axis(nps: bool) -> dict[str, Any]:
+    """A score chart's labels and bounds: NPS −100…100, a positive share 0…100 %."""
+    return {
         "value_label": _("NPS") if nps else _("Positive %"),
         "interval_label": _("%(p)s interval", p="95 %"),
         "target_label": _("Target"),
-        **bounds,
+        **({"y_min": -100, "y_max": 100} if nps else {"y_min": 0, "y_max": 100}),
     }
+
+
+def chart(part: str, sel: Selection, f: Figures) -> dict[str, Any]:
+    """The chart of the trend or the distribution as the data results.js draws (the same cells as
+    its table); the comparison's are comparison_charts'."""
+    assert sel.query is not None
+    q = sel.query
+    common = figure_axis(SCALES[q.scale].is_nps)
     if part == "trend":
         cells = f.trend
         return {
@@ -384,7 +388,7 @@ def chart(part: str, sel: Selection, f: Figures) -> dict[str, Any]:
             "value": [c.n for c in f.distribution],
             "value_label": _("Answers"),
         }
-    return {}
+    raise ValueError(f"no chart for {part!r}")
 
 
 def comparison_charts(sel: Selection, f: Figures) -> list[tuple[str, dict[str, Any]]]:
@@ -407,10 +411,7 @@ def _ranges(sel: Selection, f: Figures, cells: list[fig.Cell], nps: bool) -> dic
         "low": [None if c.score is None else c.score.low for c in cells],
         "high": [None if c.score is None else c.score.high for c in cells],
         "target": sel.node.target if sel.node.kind == UNIT else None,
-        "value_label": _("NPS") if nps else _("Positive %"),
-        "interval_label": _("%(p)s interval", p="95 %"),
-        "target_label": _("Target"),
-        **({"y_min": -100, "y_max": 100} if nps else {"y_min": 0, "y_max": 100}),
+        **figure_axis(nps),
     }
 
 
