@@ -38,6 +38,9 @@ SPIKE_MIN_NEGATIVE = 5
 #: Days of baseline before today for the spike rule, and the period of the target rule.
 BASELINE_DAYS = 28
 TARGET_DAYS = 30
+#: Days of answers each round reads: enough for the baseline, the target period and a unit's last
+#: opening days (a unit open less often than that is taken as silent).
+LOOKBACK_DAYS = 62
 #: The target rule needs this many answers: fewer leave the interval too wide to say anything.
 TARGET_MIN_N = 30
 

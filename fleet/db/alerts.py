@@ -125,7 +125,9 @@ class Alerts:
         tree = self.org.tree()
         terminals = [t for t in self.store.terminals() if t.device not in self.org.retired()]
         zones = self.store.unit_zones()
-        first = today - timedelta(days=max(rules.BASELINE_DAYS, rules.TARGET_DAYS, 400))
+        # Every round reads this many days of every unit: the spike baseline and the target period,
+        # and the silence rule's last opening days (older ones count as unanswered).
+        first = today - timedelta(days=rules.LOOKBACK_DAYS)
         daily = self.store.daily_counts(first_day=first, last_day=today)
         placed = {t.unit for t in terminals if t.unit}
         yesterday = today - timedelta(days=1)

@@ -26,8 +26,6 @@ from .tables import daily_rollup, hour_rollup, monthly_rollup, terminals
 
 _EMPTY = sa.literal_column("''", sa.Text)
 _T = terminals.c
-#: The roles a vote can carry, and "" for a vote whose terminal did not ask.
-ROLES = ("client", "relative", "other", "")
 
 
 @dataclass(frozen=True)
@@ -212,10 +210,6 @@ class Results:
         r = monthly_rollup.c
         found = self._sum(q, [(monthly_rollup, q.first, q.last + timedelta(days=1))], _unit_of(monthly_rollup), r.day)
         return {(unit, _as_date(day)): c for (unit, day), c in found.items()}
-
-    def by_role(self, q: Query) -> dict[str, Counts]:
-        """Answer counts per respondent role ("" when the terminal did not ask)."""
-        return self._over_period(q, lambda t: t.c.role)
 
     def by_reason(self, q: Query) -> dict[str, Counts]:
         """Answer counts per follow-up reason ("" when none was given)."""
