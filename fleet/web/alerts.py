@@ -70,7 +70,7 @@ def visible(t: Tree, alert: Alert) -> bool:
     return alert.node_id is not None and alert.node_id in t.nodes and t.within(alert.node_id, sid)
 
 
-def _subject(t: Tree, alert: Alert, lang: str) -> str:
+def alert_subject(t: Tree, alert: Alert, lang: str) -> str:
     """What an alert is about, for people: the unit's name, or the terminal and its unit."""
     node = t.nodes.get(alert.node_id) if alert.node_id is not None else None
     where = node.name(lang) if node is not None else ""
@@ -92,7 +92,7 @@ def index() -> str:
         resolved=[a for a in shown if not a.open],
         tree=t,
         kinds=KIND_LABELS,
-        subject=_subject,
+        subject=alert_subject,
         form=AckForm(),
         can_ack=me().role in (ADMIN, MANAGER),
     )
@@ -111,7 +111,7 @@ def _detail(alert: Alert, form: AckForm) -> str:
         alert=alert,
         tree=scope.tree(),
         kinds=KIND_LABELS,
-        subject=_subject,
+        subject=alert_subject,
         deliveries=alerts_of().deliveries(alert.id) if me().role == ADMIN else [],
         form=form,
         can_ack=me().role in (ADMIN, MANAGER),

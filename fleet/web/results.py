@@ -447,7 +447,7 @@ def node(node_id: int) -> str:
     f = figures_of(sel) if sel.query is not None else None
     tables = {p: table(p, sel, f) for p in PARTS} if f is not None else {}
     charts = {p: chart(p, sel, f) for p in ("trend", "distribution")} if f is not None else {}
-    from .alerts import KIND_LABELS, alerts_of, visible
+    from .alerts import KIND_LABELS, alert_subject, alerts_of, visible
 
     alerts = [
         a
@@ -458,6 +458,7 @@ def node(node_id: int) -> str:
         "results/node.html",
         alerts=alerts,
         alert_kinds=KIND_LABELS,
+        alert_subject=alert_subject,
         sel=sel,
         f=f,
         tables=tables,

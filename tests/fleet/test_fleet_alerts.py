@@ -187,6 +187,7 @@ def test_people_of_the_part_see_and_acknowledge_alerts_others_do_not(fleet_web: 
     assert "pi-1" in page
     results = manager.get(f"/results/{fleet_web.unit.id}").get_data(as_text=True)
     assert "Open alerts" in results and "Terminal offline during opening hours" in results
+    assert "pi-1 – Kaukaj" in results  # which terminal, not only what kind
     response = post_form(manager, f"/alerts/{alert.id}/acknowledge", {"comment": "<b>Cable</b> checked"}, "/alerts/")
     assert response.status_code == 302
     acked = alerting.get(alert.id)
