@@ -1,5 +1,6 @@
 """The terminal: ``hymy kiosk --settings FILE`` runs the pygame kiosk (device/kiosk.py); without
-``--settings`` (or with ``--headless``) it is the headless terminal below.
+``--settings`` (or with ``--headless``) it is the headless terminal below. ``python -m device enrol
+…`` is ``hymy enrol …`` (device/enrol.py).
 
 Headless: ``python -m device [--headless] --db PATH --device ID --broker HOST:PORT``; one answer
 per stdin line. The real thing minus the screen: votes are committed, synced with acks,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", required=True, help="this terminal's id, e.g. term-0001")
     p.add_argument("--broker", type=parse_broker, default=("127.0.0.1", 1883), help="MQTT broker HOST:PORT")
     p.add_argument("--username", help="MQTT user name (password from HYMY_MQTT_PASSWORD)")
+    p.add_argument("--ca-file", help="TLS to the broker, verifying its certificate with this CA (PEM)")
     p.add_argument("--heartbeat", type=float, default=60.0, help="seconds between heartbeats")
     p.add_argument("-v", "--verbose", action="store_true", help="log the sync agent's work")
     p.add_argument(
@@ -74,6 +76,10 @@ def _handle(terminal: Terminal, line: str, out: TextIO) -> None:
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     """Run the kiosk when given --settings or --screenshot, else a headless terminal until stdin ends or Ctrl-C."""
     words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["enrol"]:
+        from .enrol import main as enrol_main
+
+        return enrol_main(words[1:])
     if words[:1] == ["kiosk"]:  # ``python -m device kiosk ...`` reads like ``hymy kiosk ...``
         words = words[1:]
     if (
@@ -113,6 +119,7 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
             on_config=on_config,
             username=args.username,
             password=os.environ.get("HYMY_MQTT_PASSWORD"),
+            ca_file=args.ca_file,
         )
     except (DeviceError, ValueError) as exc:
         store.close()

@@ -12,7 +12,8 @@ hung loop stops pinging, and systemd restarts it (a committed vote survives that
 
 ``--screenshot DIR`` draws every screen in every shipped language at the common sizes to PNGs and
 exits. With ``screen = false`` in the settings (a four-button terminal with LEDs only) the same loop
-runs without a window.
+runs without a window. A terminal whose settings name an identity that enrolment has not written
+yet enrols first, showing a notice meanwhile (device/enrolling.py), then runs as usual.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .backlight import Backlight, NullBacklight, find_backlight, level_for
 from .clock import SystemClock
 from .errors import DeviceError
 from .inputs import AnswerSource
-from .settings import KioskSettings, load_settings
+from .settings import KioskSettings, NotEnrolled, load_settings
 from .store import VoteStore
 from .sync import SyncAgent
 from .terminal import Terminal
@@ -225,6 +226,8 @@ def run_kiosk(settings: KioskSettings, windowed: bool = False) -> int:
         on_config=lambda v, d: holder["terminal"].offer_config(v, d),
         username=settings.username,
         password=settings.broker.password,
+        ca_file=settings.broker.ca_file,
+        tls=settings.broker.tls,
     )
     terminal = holder["terminal"] = Terminal(store, agent, clock)
     display = None
@@ -239,7 +242,8 @@ def run_kiosk(settings: KioskSettings, windowed: bool = False) -> int:
                 screen.size, screen.orientation == "portrait", screen.dpi, screen.fullscreen and not windowed
             )
         backlight = find_backlight() if screen is not None else None
-        kiosk = Kiosk(Flow(terminal, settings.device_id, touch=touch), display, sources, Notifier.from_env(), backlight)
+        flow = Flow(terminal, settings.device_id, touch=touch, claim_base=settings.claim_base)
+        kiosk = Kiosk(flow, display, sources, Notifier.from_env(), backlight)
 
         def _stop(signum: int, frame: FrameType | None) -> None:
             kiosk.running = False
@@ -257,6 +261,30 @@ def run_kiosk(settings: KioskSettings, windowed: bool = False) -> int:
     return 0
 
 
+def wait_for_enrolment(pending: NotEnrolled, windowed: bool = False, **options: Any) -> bool:
+    """Enrol with the notice on screen until the identity exists; False when stopped first (SIGTERM, window closed)."""
+    from .enrolling import EnrolmentWait
+
+    assert pending.enrol_file is not None
+    display = None
+    screen = pending.screen
+    if screen is not None:
+        from .ui.display import Display
+
+        display = Display(screen.size, screen.orientation == "portrait", screen.dpi, screen.fullscreen and not windowed)
+    wait = EnrolmentWait(pending.enrol_file, pending.identity_file, display, Notifier.from_env(), **options)
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: wait.stop())
+    try:
+        return wait.run() is not None
+    except KeyboardInterrupt:
+        return False
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if display is not None:
+            display.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``hymy kiosk --settings FILE`` or ``hymy kiosk --screenshot DIR``."""
     args = build_parser().parse_args(argv)
@@ -271,7 +299,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: give --settings FILE (or --screenshot DIR)", file=sys.stderr)
         return 2
     try:
-        settings = load_settings(args.settings)
+        try:
+            settings = load_settings(args.settings)
+        except NotEnrolled as pending:
+            if pending.enrol_file is None:
+                raise
+            if not wait_for_enrolment(pending, args.windowed):
+                return 0  # stopped while enrolling: the pending request is kept for the next start
+            settings = load_settings(args.settings)
         return run_kiosk(settings, args.windowed)
     except DeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)

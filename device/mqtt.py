@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -46,6 +49,29 @@ KEEPALIVE_S = 30
 #: two seconds, possibly for weeks: say so at once, then at most once per this many seconds, so
 #: the journal on the SD card gets a few lines an hour instead of one per attempt.
 REFUSED_LOG_EVERY_S = 600.0
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when its handshake fails: paho drops such a socket without closing it, and a
+    terminal that retries a wrong CA every two seconds for weeks would leak one each time."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
+    """A client context that requires the broker's certificate, signed by ``ca_file`` (None: the system's
+    CA store), and checks its host name; MqttError when the CA file cannot be used."""
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise MqttError(f"cannot use the broker CA certificate {ca_file or '(system store)'}: {exc}") from exc
+    context.sslsocket_class = _ClosingSSLSocket
+    return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +116,16 @@ class MqttLink:
         password: str | None = None,
         max_queued: int = 64,
         network: NetworkLoop | None = None,
+        *,
+        ca_file: str | Path | None = None,
+        tls: bool | None = None,
     ) -> None:
-        """``network`` drives paho's socket; None is paho's own thread, as on a real terminal."""
+        """``network`` drives paho's socket; None is paho's own thread, as on a real terminal.
+
+        ``ca_file``: the CA that signed the broker's certificate; given, the link is TLS and the
+        broker's certificate and host name are verified. ``tls`` True without a ``ca_file`` trusts
+        the system's CA store; None means TLS exactly when ``ca_file`` is given.
+        """
         self.device_id = topics.check_device_id(device_id)
         self.host = host
         self.port = port
@@ -119,6 +153,9 @@ class MqttLink:
         )
         if username is not None:
             client.username_pw_set(username, password)
+        self.tls = bool(ca_file) if tls is None else tls
+        if self.tls:
+            client.tls_set_context(tls_context(ca_file))
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         # Our own loop decides what to resend; paho's queue only smooths a short gap.
         client.max_queued_messages_set(max_queued)
@@ -210,6 +247,21 @@ class MqttLink:
         self._events.put(Disconnected(str(reason)))
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # Called from inside the except block of the failed attempt (paho's loop and netloop alike),
+        # so the exception says why. A certificate the CA does not vouch for fails every attempt,
+        # like a refused login: said at once, then rate-limited; paho keeps dialling either way.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ssl.SSLError):
+            self._refused_log.log(
+                logging.WARNING,
+                f"tls:{type(exc).__name__}",
+                "TLS handshake with broker %s:%d failed (wrong CA or host name?): %s",
+                self.host,
+                self.port,
+                f"certificate verify failed: {exc.verify_message}"
+                if isinstance(exc, ssl.SSLCertVerificationError)
+                else exc,
+            )
         self._refresh_will()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:

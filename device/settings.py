@@ -5,7 +5,13 @@ changes these; an installer writes them once (``device/kiosk.example.toml`` show
 with its default). Every key is checked here, so a typo fails at start-up with the file and the
 key named rather than as a strange pin or a silent default. Relative paths are relative to the
 settings file. The broker password is read from ``broker.password_file`` (kept out of the
-settings file, so that file can be world-readable).
+settings file, so that file can be world-readable); ``broker.ca_file`` makes the link TLS.
+
+An enrolled terminal leaves ``device_id`` out and names its ``identity_file`` instead (written by
+``hymy enrol``, device/identity.py): its device id, broker and login come from there, so an
+image's settings are written once and the identity later. Until that file exists, loading the
+settings raises ``NotEnrolled``, which says where the enrolment file (``enrol_file``) is, so the
+kiosk can enrol first (device/kiosk.py).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 from protocol.topics import DEVICE_ID_RE
 
 from .errors import DeviceError
+from .identity import IdentityError, load_identity
 from .inputs.buttons import DEFAULT_BOUNCE_S, DEFAULT_BUTTON_PINS, DEFAULT_LED_PINS
 from .inputs.serialboard import DEFAULT_BAUDRATE
 
@@ -41,6 +48,10 @@ class BrokerSettings:
     #: None: log in as the device id.
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    #: The CA that signed the broker's certificate (TLS, certificate and host name verified).
+    ca_file: Path | None = None
+    #: TLS to the broker; without ``ca_file`` it trusts the system's CA store.
+    tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +88,29 @@ class KioskSettings:
     screen: ScreenSettings | None = ScreenSettings()
     #: The file these came from, for messages.
     source: Path | None = None
+    #: The claim QR code's base address (``<fleet>/claim/``), from the identity; None: ``hymy:claim:<id>``.
+    claim_base: str | None = None
+    #: The enrolment identity the device id and broker came from, if any.
+    identity_file: Path | None = None
 
     @property
     def username(self) -> str:
         """The broker login: the configured name, else the device id."""
         return self.broker.username or self.device_id
+
+
+class NotEnrolled(SettingsError):
+    """The settings name an ``identity_file`` that does not exist yet: the terminal must enrol first."""
+
+    def __init__(
+        self, message: str, identity_file: Path, enrol_file: Path | None, screen: ScreenSettings | None
+    ) -> None:
+        super().__init__(message)
+        self.identity_file = identity_file
+        #: Where IT drops the enrolment file (``enrol_file`` in the settings); None: not set.
+        self.enrol_file = enrol_file
+        #: The screen to show the waiting notice on.
+        self.screen = screen
 
 
 class _Reader:
@@ -94,6 +123,9 @@ class _Reader:
 
     def error(self, key: str, message: str) -> SettingsError:
         return SettingsError(f"{self._source}: {self._prefix}{key}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self._table
 
     def take(self, key: str, kinds: type | tuple[type, ...], default: Any, what: str) -> Any:
         if key not in self._table:
@@ -138,10 +170,16 @@ def parse_settings(data: Mapping[str, Any], source: str = "<settings>", base: Pa
     """Check parsed TOML and build the settings; SettingsError names ``source`` and the key at fault."""
     top = _Reader(data, "", source)
     device_id = top.take("device_id", str, None, "a device id such as kiosk-001")
-    if device_id is None:
-        raise top.error("device_id", "is required")
-    if not DEVICE_ID_RE.match(device_id):
+    raw_identity = top.take("identity_file", str, None, "a file path")
+    identity_file = None if raw_identity is None else _path(raw_identity, base)
+    raw_enrol = top.take("enrol_file", str, None, "a file path")
+    enrol_file = None if raw_enrol is None else _path(raw_enrol, base)
+    if device_id is None and identity_file is None:
+        raise top.error("device_id", "is required (or identity_file, naming the identity `hymy enrol` writes)")
+    if device_id is not None and not DEVICE_ID_RE.match(device_id):
         raise top.error("device_id", f"must be 3..64 of a-z, 0-9 and '-', not starting with '-'; got {device_id!r}")
+    if device_id is None and top.has("broker"):
+        raise top.error("broker", "comes from identity_file when device_id is not given; remove this table")
     database = _path(top.take("database", str, "/var/lib/hymy/votes.db", "a file path"), base)
 
     b = top.table("broker")
@@ -162,8 +200,15 @@ def parse_settings(data: Mapping[str, Any], source: str = "<settings>", base: Pa
             raise b.error("password_file", f"cannot read {path}: {exc}") from exc
         if not password:
             raise b.error("password_file", f"{path} is empty")
+    raw_ca = b.take("ca_file", str, None, "a file path (the CA that signed the broker's certificate)")
+    ca_file = None if raw_ca is None else _path(raw_ca, base)
+    if ca_file is not None and not ca_file.is_file():
+        raise b.error("ca_file", f"{ca_file} does not exist")
+    tls = b.take("tls", bool, ca_file is not None, "true or false")
+    if ca_file is not None and not tls:
+        raise b.error("tls", "is false, but ca_file is set")
     b.done()
-    broker = BrokerSettings(host, port, username or None, password)
+    broker = BrokerSettings(host, port, username or None, password, ca_file, tls)
 
     i = top.table("input")
     kind = i.take("kind", str, "buttons", f"one of {', '.join(INPUT_KINDS)}")
@@ -196,7 +241,26 @@ def parse_settings(data: Mapping[str, Any], source: str = "<settings>", base: Pa
         if kind == "buttons" and not led_pins:
             raise top.error("screen", "is false and input.led_pins is empty: nothing could thank a person")
     top.done()
-    return KioskSettings(device_id, database, broker, inputs, screen)
+    claim_base = None
+    if device_id is None:
+        assert identity_file is not None
+        if not identity_file.exists():
+            where = f" ({enrol_file})" if enrol_file is not None else " (no enrol_file is set)"
+            raise NotEnrolled(
+                f"{source}: identity_file: {identity_file} does not exist yet: enrol first with `hymy enrol`{where}",
+                identity_file,
+                enrol_file,
+                screen,
+            )
+        try:
+            identity = load_identity(identity_file)
+        except IdentityError as exc:
+            raise top.error("identity_file", str(exc)) from exc
+        device_id, claim_base = identity.device_id, identity.claim_base
+        broker = BrokerSettings(
+            identity.host, identity.port, identity.username, identity.password, identity.ca_file, identity.tls
+        )
+    return KioskSettings(device_id, database, broker, inputs, screen, None, claim_base, identity_file)
 
 
 def _screen(top: _Reader, source: str) -> ScreenSettings | None:

@@ -91,6 +91,15 @@ SHIPPED: Mapping[str, Mapping[str, str]] = {
     },
 }
 
+#: The notice a terminal shows while it enrols (device/enrolling.py). Not part of ``SHIPPED``: a
+#: configuration can never override it, since no configuration exists before enrolment. The fi and
+#: sv texts await a native speaker's review.
+ENROLLING: Mapping[str, str] = {
+    "fi": "Tätä päätettä liitetään palautepalveluun. Se on valmis, kun tietohallinto on hyväksynyt sen.",
+    "sv": "Terminalen ansluts till responstjänsten. Den är klar när IT har godkänt den.",
+    "en": "This terminal is joining the feedback service. It is ready once IT has approved it.",
+}
+
 #: Shipped texts the project wrote that await a native speaker's review (all but the certain ones).
 AWAITING_REVIEW: Mapping[str, frozenset[str]] = {
     "fi": UI_STRING_KEYS - {"language_name", "thanks"},

@@ -172,12 +172,15 @@ class SyncAgent:
         password: str | None = None,
         network: NetworkLoop | None = None,
         clock_rate: float | None = None,
+        ca_file: str | Path | None = None,
+        tls: bool | None = None,
     ) -> None:
         """``network`` drives the MQTT client's socket (None: paho's own thread, as on a terminal).
 
         ``clock_rate`` is how many clock seconds pass per real second when that is known (the
         simulator's speed), so the loop can sleep until its next deadline; None (a clock moved by
-        hand, or the default) keeps a look at least every half second.
+        hand, or the default) keeps a look at least every half second. ``ca_file`` and ``tls``: TLS to
+        the broker, as in ``MqttLink``.
         """
         if clock_rate is not None and clock_rate <= 0:
             raise ValueError("clock_rate must be positive")
@@ -210,6 +213,8 @@ class SyncAgent:
             username=username,
             password=password,
             network=network,
+            ca_file=ca_file,
+            tls=tls,
         )
         self._votes_topic = topics.device_topic(device_id, topics.VOTES)
         self._ack_topic = topics.device_topic(device_id, topics.ACK)

@@ -25,6 +25,7 @@ COMMANDS: dict[str, Command] = {
     "demo": Command("sim.demo", "run a fleet, a broker and simulated terminals on this machine"),
     "fleet": Command("fleet.__main__", "run the fleet server: ingest votes, push configuration"),
     "kiosk": Command("device.__main__", "run the terminal software (screen, buttons, local store)"),
+    "enrol": Command("device.enrol", "enrol this terminal with the fleet (its identity and login)"),
     "sim": Command("sim.__main__", "simulate terminals and faults against a broker"),
     "bench": Command("sim.bench", "measure throughput and latency against a broker"),
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 import protocol
 from device.hours import HoursError, next_opening
-from device.strings import SHIPPED, texts_for
+from device.strings import ENROLLING, SHIPPED, texts_for
 
 from .hours_text import moment, weekly_lines
 from .views import ROLES, ChoiceView, ClosedView, NoticeView, QuestionView, Switcher, ThanksView
@@ -105,3 +105,10 @@ def unplaced_view(device_id: str, claim_base: str | None = None) -> NoticeView:
 def unavailable_view(device_id: str, doc: Mapping[str, Any] | None = None) -> NoticeView:
     """A calm out-of-use notice, with the device id small for staff."""
     return NoticeView("unavailable", notice_messages("unavailable", doc), device_id)
+
+
+def enrolling_view(caption: str, fleet_url: str | None = None, request: str | None = None) -> NoticeView:
+    """Enrolling: the notice in fi, sv and en, the id staff see in the fleet, and once the fleet has the
+    request, a QR code of its approval page ``<fleet_url>enrolment/request/<request>``."""
+    qr = f"{fleet_url}enrolment/request/{request}" if fleet_url and request else None
+    return NoticeView("enrolling", tuple(ENROLLING[lang] for lang in SHIPPED), caption, qr)

@@ -108,6 +108,7 @@ def views(lang: str, device_id: str = "term-0001") -> Iterator[tuple[str, View]]
     if lang == "all":
         yield "unplaced", compose.unplaced_view(device_id)
         yield "unavailable", compose.unavailable_view(device_id)
+        yield "enrolling", compose.enrolling_view(device_id, "https://hymy.example.fi/", "r-3f9c2a7b41d84e6f")
         return
     for scale in ("nps11", "faces4", "faces5"):
         yield f"question-{scale}", compose.question_view(sample_doc(scale), lang)

@@ -63,9 +63,9 @@ class ClosedView:
 
 @dataclass(frozen=True, slots=True)
 class NoticeView:
-    """A quiet full-screen notice in several languages: not placed yet, or unavailable."""
+    """A quiet full-screen notice in several languages: not placed yet, unavailable, or enrolling."""
 
-    kind: str  # "unplaced" or "unavailable"
+    kind: str  # "unplaced", "unavailable" or "enrolling"
     messages: tuple[str, ...]
     device_id: str
     qr_data: str | None = None

@@ -266,7 +266,7 @@ def test_out_of_hours_shows_the_hours_and_a_button_press_is_still_stored_flagged
 def test_screenshot_writes_every_screen_language_and_size(tmp_path: Path) -> None:
     assert main(["--screenshot", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.glob("*.png")}
-    assert len(names) == 6 * (3 * 7 + 2)
+    assert len(names) == 6 * (3 * 7 + 3)
     assert {
         "question-nps11-fi-800x480.png",
         "question-faces4-sv-480x800.png",
@@ -274,6 +274,7 @@ def test_screenshot_writes_every_screen_language_and_size(tmp_path: Path) -> Non
         "thanks-fi-1080x1920.png",
         "closed-sv-1280x800.png",
         "unplaced-all-800x1280.png",
+        "enrolling-all-800x480.png",
     } <= names
     image = pygame.image.load(str(tmp_path / "question-faces5-fi-1280x800.png"))
     assert image.get_size() == (1280, 800)
