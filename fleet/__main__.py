@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ def _broker(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-DEFAULT_BROKER = ("127.0.0.1", 1883)
 # SUPPRESS defaults: options may come before or after the command without one level's default
 # overwriting what the user gave at the other.
 _S = argparse.SUPPRESS
@@ -51,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", default=_S, help="log debug detail")
     parser = argparse.ArgumentParser(prog="python -m fleet", description="Hymy fleet server.", parents=[common])
     _ingest_args(parser)
+    _settings_arg(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _ingest_args(sub.add_parser("ingest", parents=[common], help="ingest votes from the broker (the default)"))
+    ingest = sub.add_parser("ingest", parents=[common], help="ingest votes from the broker (the default)")
+    _ingest_args(ingest)
+    _settings_arg(ingest)
 
     results = sub.add_parser("results", parents=[common], help="print NPS and positive share per unit and question")
     results.add_argument("--include-misuse", action="store_true", help="count votes flagged misuse too")
@@ -106,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     shots.add_argument("dir", type=Path, help="directory to write the PNG files into")
 
+    conf = sub.add_parser(
+        "broker-config",
+        help="write a production mosquitto.conf, its first dynamic-security file and the fleet's broker login",
+    )
+    conf.add_argument(
+        "dir", type=Path, help="directory to write mosquitto.conf, dynamic-security.json, fleet-broker.toml"
+    )
+    conf.add_argument("--tls-port", type=int, default=8883, help="the terminals' TLS listener (8883)")
+    conf.add_argument("--certfile", default="/etc/mosquitto/certs/broker.pem", help="the broker's certificate (PEM)")
+    conf.add_argument("--keyfile", default="/etc/mosquitto/certs/broker.key", help="its private key (PEM)")
+    conf.add_argument("--ca-file", default="", help="the CA that signed it, for the fleet's settings when it uses TLS")
+    conf.add_argument(
+        "--local-port", type=int, default=1883, help="plain listener on 127.0.0.1 for the fleet (0: none)"
+    )
+    conf.add_argument("--persistence", default="/var/lib/mosquitto", help="the broker's persistence directory")
+
     push = sub.add_parser("push-config", parents=[common], help="set a terminal's desired configuration")
     push.add_argument("device")
     push.add_argument("version", type=int)
@@ -126,8 +145,18 @@ def _web_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _settings_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--settings",
+        type=Path,
+        default=_S,
+        metavar="FILE",
+        help="TOML settings: the broker login (broker_username, broker_password, broker_ca_file, …)",
+    )
+
+
 def _ingest_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", type=_broker, default=_S, help="HOST:PORT (default 127.0.0.1:1883)")
+    p.add_argument("--broker", type=_broker, default=_S, help="HOST:PORT (default: the settings' broker_host:port)")
     p.add_argument("--client-id", default=_S, help="MQTT client id (fixed, for a persistent session)")
     p.add_argument("--drain-cap", type=int, default=_S, help=f"most messages per transaction (default {DRAIN_CAP})")
     p.add_argument("--summary-every", type=float, default=_S, metavar="SECONDS", help="log results this often")
@@ -151,7 +180,7 @@ def _run_workers(args: argparse.Namespace, n: int) -> int:
 
     Shared subscriptions need MQTT 5: on a broker that speaks only MQTT 3.1.1 one ingest runs instead.
     """
-    host, port = getattr(args, "broker", DEFAULT_BROKER)
+    host, port = _broker_login(args).address
     if speaks_mqtt5(host, port) is False:
         log.warning(
             "the broker at %s:%d does not speak MQTT 5, so its subscriptions cannot be shared:"
@@ -167,6 +196,8 @@ def _run_workers(args: argparse.Namespace, n: int) -> int:
 
     def worker_argv(i: int) -> list[str]:
         argv = ["--db", str(args.db), "ingest", "--broker", f"{host}:{port}", "--client-id", f"{base}-{i}"]
+        if getattr(args, "settings", None):
+            argv += ["--settings", str(args.settings)]
         argv += ["--share", group, "--drain-cap", str(getattr(args, "drain_cap", DRAIN_CAP))]
         return argv + (["--verbose"] if getattr(args, "verbose", False) else [])
 
@@ -174,6 +205,33 @@ def _run_workers(args: argparse.Namespace, n: int) -> int:
     _on_stop_signals(supervisor.stop)
     log.info("running %d ingest workers on shared subscription %r at %s:%d", n, group, host, port)
     return supervisor.run()
+
+
+@dataclass(frozen=True)
+class _BrokerLogin:
+    """Where and how the fleet logs in to the broker: --broker over the settings, then defaults."""
+
+    address: tuple[str, int]
+    username: str
+    password: str = field(repr=False)
+    ca_file: str
+
+    def credentials(self) -> dict[str, Any]:
+        """Keyword arguments for Ingest: the login (if any) and the CA (TLS, if given)."""
+        return {
+            "username": self.username or None,
+            "password": self.password or None,
+            "ca_file": self.ca_file or None,
+        }
+
+
+def _broker_login(args: argparse.Namespace, settings: Any = None) -> _BrokerLogin:
+    from .web.settings import load_settings
+
+    if settings is None:
+        settings = load_settings(getattr(args, "settings", None))
+    address = getattr(args, "broker", None) or (settings.broker_host, settings.broker_port)
+    return _BrokerLogin(address, settings.broker_username, settings.broker_password, settings.broker_ca_file)
 
 
 def _on_stop_signals(stop: Callable[[], None]) -> None:
@@ -191,7 +249,8 @@ def _run_ingest(args: argparse.Namespace) -> int:
         raise ValueError("--workers must be at least 1")
     if workers > 1:
         return _run_workers(args, workers)
-    host, port = getattr(args, "broker", DEFAULT_BROKER)
+    login = _broker_login(args)
+    host, port = login.address
     every = getattr(args, "summary_every", 0.0)
     share = getattr(args, "share", None)
     store = open_store(args.db)
@@ -203,6 +262,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         drain_cap=getattr(args, "drain_cap", DRAIN_CAP),
         protocol=paho.MQTTv5 if share else paho.MQTTv311,
         share_group=share,
+        **login.credentials(),
     )
     done = threading.Event()
     _on_stop_signals(done.set)
@@ -260,6 +320,11 @@ def _serve(args: argparse.Namespace, with_ingest: bool = False) -> int:
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1…65535, got {args.port}")
     settings = load_settings(args.settings, db=getattr(args, "db", None))
+    if settings.broker_accounts == "none":
+        log.warning(
+            "broker_accounts is none: the fleet keeps no broker logins, so terminals are not confined to"
+            ' their own topics; production uses `hymy fleet broker-config` and broker_accounts = "dynsec"'
+        )
     app = create_app(settings)
     server = WebServer(app, args.host, args.port)
     done = threading.Event()
@@ -267,13 +332,15 @@ def _serve(args: argparse.Namespace, with_ingest: bool = False) -> int:
     ingest = None
     stops: list[Callable[[], None]] = []
     if with_ingest:
-        host, port = getattr(args, "broker", DEFAULT_BROKER)
+        login = _broker_login(args, settings)
+        host, port = login.address
         ingest = Ingest(
             open_store(settings.db),
             host,
             port,
             client_id=getattr(args, "client_id", DEFAULT_CLIENT_ID),
             drain_cap=getattr(args, "drain_cap", DRAIN_CAP),
+            **login.credentials(),
         )
         ingest.start()
         log.info("ingesting from %s:%d into %s", host, port, settings.db)
@@ -291,6 +358,25 @@ def _serve(args: argparse.Namespace, with_ingest: bool = False) -> int:
         if ingest is not None:
             ingest.stop()
             ingest.store.close()
+    return 0
+
+
+def _broker_config(args: argparse.Namespace) -> int:
+    from .brokerconf import BrokerConfig, write
+
+    persistence = args.persistence.rstrip("/")
+    c = BrokerConfig(
+        tls_port=args.tls_port,
+        certfile=args.certfile,
+        keyfile=args.keyfile,
+        local_port=args.local_port,
+        persistence_dir=persistence,
+        dynsec_file=f"{persistence}/dynamic-security.json",
+    )
+    written = write(args.dir, c, ca_file=args.ca_file)
+    print(f"wrote {written.config} (the broker's configuration: read its comments)")
+    print(f"wrote {written.dynsec} (copy to {c.dynsec_file}, owned by the mosquitto user, mode 600)")
+    print(f"wrote {written.fleet_settings} (the fleet's broker login: add its lines to the fleet's settings file)")
     return 0
 
 
@@ -407,6 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run",
         "screenshots",
         "alerts",
+        "broker-config",
     ):
         parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
@@ -427,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, with_ingest=args.command == "run")
         if args.command == "screenshots":
             return _screenshots(args)
+        if args.command == "broker-config":
+            return _broker_config(args)
         with open_store(args.db) as store:
             if args.command == "results":
                 daily = store.answer_counts(include_misuse=args.include_misuse)

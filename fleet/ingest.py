@@ -166,8 +166,10 @@ class Ingest:
         drain_cap: int = DRAIN_CAP,
         clock: Callable[[], float] = time.time,
         share_group: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
-        """``share_group`` makes this one of several workers on an MQTT 5 shared subscription."""
+        """``share_group`` makes this one of several workers on an MQTT 5 shared subscription;
+        ``ca_file`` connects over TLS, verifying the broker against that CA."""
         if drain_cap < 1:
             raise ValueError("drain_cap must be at least 1")
         self.store = store
@@ -185,6 +187,7 @@ class Ingest:
             password=password,
             wall_ms=lambda: int(clock() * 1000),
             share_group=share_group,
+            ca_file=ca_file,
         )
         self._counters = IngestCounters()
         self._counters_lock = threading.Lock()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +66,29 @@ class MqttError(FleetError):
     """The MQTT client refused a call (a caller mistake; network loss is a state, not this)."""
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when its handshake fails: paho 2.2 drops such a socket unclosed, and a fleet
+    retrying a broker with the wrong CA every two seconds would leak one each time (the terminal's
+    adapter, device/mqtt.py, does the same; the fleet never imports the device)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """A client context that requires the broker's certificate, signed by ``ca_file``, and checks its host name."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise MqttError(f"cannot use the broker CA certificate {ca_file}: {exc}") from exc
+    context.sslsocket_class = _ClosingSSLSocket
+    return context
+
+
 @dataclass(frozen=True, slots=True)
 class Connected:
     """The broker accepted us; subscriptions and the fleet birth have been sent."""
@@ -107,7 +131,10 @@ class FleetMqtt:
         password: str | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         share_group: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
+        """``ca_file``: the CA that signed the broker's certificate; given, the link is TLS and the
+        broker's certificate and host name are verified."""
         if share_group is not None and protocol != paho.MQTTv5:
             raise ValueError("shared subscriptions (several ingest workers) need MQTT 5")
         self._filters = filters(share_group)
@@ -127,6 +154,8 @@ class FleetMqtt:
         )
         if username is not None:
             client.username_pw_set(username, password)
+        if ca_file:
+            client.tls_set_context(tls_context(ca_file))
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_inflight_messages_set(MAX_INFLIGHT)
         client.will_set(topics.FLEET_STATE, self._state_payload(False), qos=1, retain=True)

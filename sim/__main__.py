@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware-max", type=int, default=20, help="at most this many such terminals (20)")
     p.add_argument("--broker", type=_address, help="use this broker (HOST:PORT) instead of starting mosquitto")
     p.add_argument(
+        "--secure",
+        action="store_true",
+        help="start mosquitto as production runs it (hymy fleet broker-config): TLS, a login per terminal,"
+        " access rules",
+    )
+    p.add_argument(
         "--db",
         metavar="DB",
         help="fleet database of the simulator's own ingest: a SQLite file or a postgresql:// URL of an empty"
@@ -83,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hymy sim: give --db (the simulator runs the ingest) or --fleet-db (one already runs), not both",
               file=sys.stderr)  # fmt: skip
         return 2
+    if args.secure and args.broker is not None:
+        print("hymy sim: --secure starts its own secured broker; it cannot be combined with --broker", file=sys.stderr)
+        return 2
     if args.fleet_db is not None and args.broker is None:
         print("hymy sim: --fleet-db needs --broker (the broker that fleet ingests from)", file=sys.stderr)
         return 2
@@ -101,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hardware_every=args.hardware_every,
         hardware_max=args.hardware_max,
         broker=args.broker,
+        secure=args.secure,
         fleet_db=args.fleet_db,
         db=args.db,
         drain_timeout_s=args.drain_timeout,

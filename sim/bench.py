@@ -36,7 +36,7 @@ from protocol import FleetState, decode_payload
 from protocol.topics import FLEET_STATE
 
 from .aggbench import AREA, ONE_UNIT, UNITS, bench_aggregate
-from .brokers import MosquittoBroker
+from .brokers import OPEN, ClientLogin, MosquittoBroker
 from .capacity import ACK_P99_BOUND_S, DEFAULT_STEPS, bench_capacity
 from .ceiling import bare_commit, bare_commit_latencies, open_bare_db, run_bare_ingest
 from .load import make_batches, publish_load
@@ -69,7 +69,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: f
         time.sleep(step)
 
 
-def wait_fleet_online(host: str, port: int, timeout: float = 30.0) -> None:
+def wait_fleet_online(host: str, port: int, timeout: float = 30.0, login: ClientLogin = OPEN) -> None:
     """Block until the fleet's retained state on the broker says online."""
     online = threading.Event()
 
@@ -82,6 +82,7 @@ def wait_fleet_online(host: str, port: int, timeout: float = 30.0) -> None:
             online.set()
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
+    login.apply(client)
     client.on_message = on_message
     client.on_connect = lambda c, *_a: c.subscribe(FLEET_STATE, qos=1)
     client.connect(host, port)

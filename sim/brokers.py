@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +22,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self
@@ -32,9 +35,11 @@ from amqtt.session import Session
 __all__ = [
     "BrokerError",
     "BrokerRunner",
+    "ClientLogin",
     "EmbeddedBroker",
     "MosquittoBroker",
     "PortChoice",
+    "SecureMosquitto",
     "choose_port",
     "find_mosquitto",
     "free_port",
@@ -313,6 +318,131 @@ class MosquittoBroker(BrokerRunner):
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+
+@dataclass(frozen=True)
+class ClientLogin:
+    """How a client logs in to a broker: nothing (an open broker), or a login and the CA for TLS."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+
+    def apply(self, client: Any) -> None:
+        """Give a paho client this login (before it connects)."""
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.ca_file is not None:
+            from device.mqtt import tls_context  # closes a socket whose handshake fails (paho does not)
+
+            client.tls_set_context(tls_context(self.ca_file))
+
+    def agent_options(self) -> dict[str, Any]:
+        """The same as keyword arguments of the terminal's SyncAgent."""
+        given = {"username": self.username, "password": self.password, "ca_file": self.ca_file}
+        return {k: v for k, v in given.items() if v is not None}
+
+
+OPEN = ClientLogin()
+#: The simulator's own login on a secured broker: it watches the fleet state and, to inject
+#: duplicated and reordered deliveries, reads and re-sends vote batches (no terminal could).
+HARNESS_ROLE = "hymy-sim-harness"
+
+
+class SecureMosquitto(MosquittoBroker):
+    """Mosquitto as production runs it: the configuration ``hymy fleet broker-config`` writes (TLS
+    only, no anonymous access, persistence, the dynamic-security plugin), with certificates from a
+    CA made for the run. Terminals get logins through ``accounts()``; the fleet uses ``fleet_login``.
+    """
+
+    def __init__(self, *, certfile: Path, keyfile: Path, ca_file: Path, host: str = LOOPBACK, **kwargs: Any) -> None:
+        super().__init__(host=host, persistence=True, **kwargs)
+        self.certfile = certfile
+        self.keyfile = keyfile
+        self.ca_file = ca_file
+        self.admin_login = ("hymy-accounts", secrets.token_urlsafe(16))
+        self.fleet_login = ("hymy-fleet", secrets.token_urlsafe(16))
+        self._accounts_saved: str | None = None
+
+    def stop(self) -> None:
+        """Stop and remove the temp dir, but keep the logins for a later start: a broker that loses
+        its queued messages (the simulator's broker fault) still has its account file."""
+        if self._workdir is not None and self.dynsec_path.exists():
+            self._accounts_saved = self.dynsec_path.read_text()
+        super().stop()
+
+    @property
+    def dynsec_path(self) -> Path:
+        """The dynamic-security file: logins and access rules, kept across restarts like persistence."""
+        return self.workdir / "dynamic-security.json"
+
+    def config_text(self) -> str:
+        """The production renderer's text for this port and temp dir, plus what a test run needs."""
+        from fleet.brokerauth import dynsec_file
+        from fleet.brokerconf import BrokerConfig, render_config
+
+        if not self.dynsec_path.exists():
+            first = self._accounts_saved or json.dumps(dynsec_file(self.admin_login, self.fleet_login))
+            self.dynsec_path.write_text(first)
+            self.dynsec_path.chmod(0o600)
+        self.persistence_location.mkdir(exist_ok=True)
+        config = BrokerConfig(
+            tls_port=self.port,
+            tls_host=self.host,
+            certfile=str(self.certfile),
+            keyfile=str(self.keyfile),
+            local_port=0,
+            persistence_dir=str(self.persistence_location),
+            dynsec_file=str(self.dynsec_path),
+            log_dest=f"file {self.log_path}",
+        )
+        text = render_config(config).replace("autosave_interval 60", "autosave_interval 1")
+        if os.geteuid() == 0:
+            text += "user root\n"  # as root mosquitto would drop to 'mosquitto', who cannot read our temp dir
+        return text + (self.extra_config.strip() + "\n" if self.extra_config else "")
+
+    def accounts(self) -> Any:
+        """The fleet's account store on this broker (``fleet.brokerauth.DynsecAccounts``)."""
+        from fleet.brokerauth import DynsecAccounts
+
+        return DynsecAccounts(self.host, self.port, *self.admin_login, ca_file=str(self.ca_file))
+
+    def fleet(self) -> ClientLogin:
+        """The fleet's own login (ingest, publishing)."""
+        return ClientLogin(*self.fleet_login, ca_file=str(self.ca_file))
+
+    def terminal(self, device: str) -> ClientLogin:
+        """A new login for terminal ``device``, as enrolment gives it (confined to its own topics)."""
+        password = secrets.token_urlsafe(24)
+        self.accounts().add_terminal(device, password)
+        return ClientLogin(device, password, str(self.ca_file))
+
+    def harness(self) -> ClientLogin:
+        """The simulator's own login (see HARNESS_ROLE)."""
+        from protocol.topics import FLEET_STATE, subscription
+
+        votes = subscription("votes")
+        acls = [
+            {"acltype": "subscribePattern", "topic": votes, "allow": True},
+            {"acltype": "publishClientSend", "topic": votes, "allow": True},
+            {"acltype": "subscribeLiteral", "topic": FLEET_STATE, "allow": True},
+        ]
+        password = secrets.token_urlsafe(24)
+        self.accounts().run(
+            [
+                {"command": "deleteClient", "username": HARNESS_ROLE},
+                {"command": "deleteRole", "rolename": HARNESS_ROLE},
+                {"command": "createRole", "rolename": HARNESS_ROLE, "acls": acls},
+                {
+                    "command": "createClient",
+                    "username": HARNESS_ROLE,
+                    "password": password,
+                    "roles": [{"rolename": HARNESS_ROLE}],
+                },
+            ],
+            tolerate=("deleteClient", "deleteRole"),
+        )
+        return ClientLogin(HARNESS_ROLE, password, str(self.ca_file))
 
 
 class OpenAuthPlugin(BaseAuthPlugin):

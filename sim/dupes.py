@@ -14,13 +14,15 @@ import paho.mqtt.client as mqtt
 
 from protocol.topics import ROOT
 
+from .brokers import OPEN, ClientLogin
+
 VOTES_FILTER = f"{ROOT}/+/votes"
 
 
 class Duplicator:
     """Capture vote batches in a window, then replay them out of order; counts what it replayed."""
 
-    def __init__(self, host: str, port: int, seed: int, cap: int = 500) -> None:
+    def __init__(self, host: str, port: int, seed: int, cap: int = 500, login: ClientLogin = OPEN) -> None:
         self._rng = random.Random(f"dupes-{seed}")
         self._cap = cap
         self._lock = threading.Lock()
@@ -29,6 +31,7 @@ class Duplicator:
         self.replayed = 0
         self.windows = 0
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hymy-sim-dupes-{seed}")
+        login.apply(self._client)
         self._client.on_connect = lambda c, *_a: c.subscribe(VOTES_FILTER, qos=1)
         self._client.on_message = self._on_message
         self._client.max_queued_messages_set(0)

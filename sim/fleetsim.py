@@ -33,7 +33,7 @@ from fleet.db.store import SqlFleetStore
 from protocol import Vote
 from protocol.scales import SCALES
 
-from .brokers import MosquittoBroker
+from .brokers import OPEN, ClientLogin, MosquittoBroker, SecureMosquitto
 from .dupes import Duplicator
 from .hwinputs import LoopSerial, MockButtons
 from .netcut import NetCut
@@ -74,6 +74,8 @@ class SimConfig:
     # at most this many: each mock button has a gpiozero hold thread that wakes ten times a second
     hardware_max: int = 20
     broker: tuple[str, int] | None = None  # given: use it; no broker faults
+    #: Mosquitto as production runs it: TLS, a login per terminal and the access rules (fleet.brokerconf)
+    secure: bool = False
     fleet_db: str | Path | None = None  # given: an ingest already runs on it; no ingest faults
     db: str | Path | None = None  # the database the simulator's own ingest writes (default data/fleet.db)
     heartbeat_s: float = 60.0  # simulated
@@ -142,6 +144,9 @@ class FleetSim:
         self.children: dict[str, Child] = {}
         self._stop = threading.Event()
         self.broker: MosquittoBroker | None = None
+        #: Each terminal's broker login on a secured broker (none: an open broker).
+        self.logins: dict[str, ClientLogin] = {}
+        self.harness: ClientLogin = OPEN
         self.ingest: Child | None = None
         self.proxy: NetCut | None = None
         self.dupes: Duplicator | None = None
@@ -164,6 +169,24 @@ class FleetSim:
             "clock_rate": speed,  # agents sleep until their next deadline instead of looking twice a second
         }
 
+    def _fleet_settings(self, login: ClientLogin) -> Path:
+        """The ingest child's settings file: its broker login (owner-only, like production's)."""
+        path = self.cfg.data / "fleet-broker.toml"
+        path.touch(mode=0o600)
+        lines = [f'broker_username = "{login.username}"', f'broker_password = "{login.password}"']
+        path.write_text("\n".join([*lines, f'broker_ca_file = "{login.ca_file}"']) + "\n")
+        return path
+
+    def _presser_login(self, device: str) -> list[str]:
+        """A terminal process's login arguments (the password in an owner-only file, never on a command line)."""
+        login = self.logins.get(device)
+        if login is None or login.username is None:
+            return []
+        secret = self.cfg.data / "terminals" / f"{device}.password"
+        secret.touch(mode=0o600)
+        secret.write_text(login.password or "")
+        return ["--username", login.username, "--password-file", str(secret), "--ca-file", str(login.ca_file)]
+
     def _new_terminal(self, slot: Slot) -> SimTerminal:
         return SimTerminal(
             slot.device,
@@ -173,7 +196,7 @@ class FleetSim:
             rng=slot.answers,
             clock=slot.clock,
             heartbeat_s=self.cfg.heartbeat_s,
-            agent_options=self._agent_options(),
+            agent_options=self._agent_options() | self.logins.get(slot.device, OPEN).agent_options(),
         )
 
     def _place(self, devices: list[str]) -> None:
@@ -191,7 +214,15 @@ class FleetSim:
         cfg = self.cfg
         cfg.data.mkdir(parents=True, exist_ok=True)
         (cfg.data / "terminals").mkdir(exist_ok=True)
-        if cfg.broker is None:
+        if cfg.broker is None and cfg.secure:
+            from .testca import TestCA
+
+            server = TestCA(cfg.data / "ca").server()
+            self.broker = SecureMosquitto(certfile=server.cert, keyfile=server.key, ca_file=server.ca)
+            self.broker.start()
+            stack.callback(self.broker.stop)
+            host, port = self.broker.host, self.broker.port
+        elif cfg.broker is None:
             self.broker = MosquittoBroker()
             self.broker.start()
             stack.callback(self.broker.stop)
@@ -201,13 +232,19 @@ class FleetSim:
         self.host, self.port = host, port
         devices = [f"sim-{i:04d}" for i in range(1, cfg.devices + 1)]
         self._place(devices)
+        settings = None
+        if isinstance(self.broker, SecureMosquitto):
+            for device in devices + [f"simproc-{k + 1:02d}" for k in range(cfg.processes)]:
+                self.logins[device] = self.broker.terminal(device)
+            self.harness = self.broker.harness()
+            settings = self._fleet_settings(self.broker.fleet())
         if cfg.fleet_db is None:
-            self.ingest = ingest_child(self.fleet_db, host, port, cfg.data / "ingest.log")
+            self.ingest = ingest_child(self.fleet_db, host, port, cfg.data / "ingest.log", settings)
             self.ingest.start()
             stack.callback(self.ingest.stop)
         from .bench import wait_fleet_online
 
-        wait_fleet_online(host, port, 60)
+        wait_fleet_online(host, port, 60, self.harness)
         self.proxy = NetCut(host, port)
         stack.callback(self.proxy.close)
         self.network = SharedLoop()
@@ -251,13 +288,14 @@ class FleetSim:
                 ["sim.presser", "--db", str(cfg.data / "terminals" / f"{device}.db"), "--device", device,
                  "--broker", f"{host}:{port}", "--votes", str(votes), "--rate", str(PROCESS_RATE),
                  "--seed", str(cfg.seed * 100 + k), "--unit", "sim-process-terminals",
-                 "--drain-timeout", str(cfg.drain_timeout_s + self.base.real_s(self.run_s))],
+                 "--drain-timeout", str(cfg.drain_timeout_s + self.base.real_s(self.run_s)),
+                 *self._presser_login(device)],
                 cfg.data / f"{device}.log",
             )  # fmt: skip
             child.start()
             stack.callback(child.kill)
             self.children[device] = child
-        self.dupes = Duplicator(host, port, cfg.seed)
+        self.dupes = Duplicator(host, port, cfg.seed, login=self.harness)
         stack.callback(self.dupes.close)
         placed = wait_for(lambda: all(s.sim and s.sim.agent.applied_config_version for s in self.slots), 120)
         if not placed:

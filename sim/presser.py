@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from device.clock import SystemClock
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ack-timeout", type=float, default=2.0)
     p.add_argument("--max-backoff", type=float, default=4.0)
     p.add_argument("--drain-timeout", type=float, default=120.0, help="give up waiting for acks after this")
+    p.add_argument("--username", help="broker login (a secured broker: the device id)")
+    p.add_argument("--password-file", help="file holding the broker password")
+    p.add_argument("--ca-file", help="CA certificate of the broker's TLS listener")
     return p
 
 
@@ -55,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_backoff_s=args.max_backoff,
         heartbeat_s=5,
         fleet_grace_s=0.5,
+        username=args.username,
+        password=Path(args.password_file).read_text().strip() if args.password_file else None,
+        ca_file=args.ca_file,
     )
     terminal = Terminal(store, agent, clock, config=(1, doc))
     stopping = False

@@ -102,9 +102,11 @@ class Child:
         return self.proc is not None and self.proc.poll() is not None
 
 
-def ingest_child(db: str | Path, host: str, port: int, log: Path) -> Child:
-    """The real fleet ingest, as ``python -m fleet --db DB --broker HOST:PORT ingest``."""
-    return Child("ingest", ["fleet", "--db", str(db), "--broker", f"{host}:{port}", "ingest"], log)
+def ingest_child(db: str | Path, host: str, port: int, log: Path, settings: Path | None = None) -> Child:
+    """The real fleet ingest, as ``python -m fleet --db DB --broker HOST:PORT ingest [--settings FILE]``
+    (the settings file holds its broker login on a secured broker)."""
+    args = ["fleet", "--db", str(db), "--broker", f"{host}:{port}", "ingest"]
+    return Child("ingest", args + (["--settings", str(settings)] if settings else []), log)
 
 
 def cpu_percent(before: Usage | None, after: Usage | None, seconds: float) -> float | None:

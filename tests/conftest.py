@@ -12,7 +12,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from sim.brokers import BrokerRunner, EmbeddedBroker, MosquittoBroker, find_mosquitto
+from sim.brokers import BrokerRunner, EmbeddedBroker, MosquittoBroker, SecureMosquitto, find_mosquitto
+from sim.testca import TestCA
 from tests.processes import Processes
 
 from .fleetdb import empty_tables, fleet_test_database
@@ -53,6 +54,26 @@ def mosquitto() -> Iterator[MosquittoBroker]:
             pytrace=False,
         )
     runner = MosquittoBroker()
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
+@pytest.fixture
+def test_ca(tmp_path: Path) -> TestCA:
+    """A certificate authority made for this test (its ``ca_file`` is what clients trust)."""
+    return TestCA(tmp_path / "ca")
+
+
+@pytest.fixture
+def secure_mosquitto(test_ca: TestCA) -> Iterator[SecureMosquitto]:
+    """Mosquitto as production runs it (``hymy fleet broker-config``): TLS, logins, access rules."""
+    if find_mosquitto() is None:
+        pytest.fail("mosquitto is not installed; run the tests with `bash tests/run.sh`", pytrace=False)
+    server = test_ca.server()
+    runner = SecureMosquitto(certfile=server.cert, keyfile=server.key, ca_file=server.ca)
     runner.start()
     try:
         yield runner
@@ -107,11 +128,15 @@ class MqttProbe:
         clean_session: bool = True,
         will: tuple[str, bytes, int, bool] | None = None,
         timeout: float = 5.0,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | Path | None = None,
     ) -> None:
+        """``username``/``password``: a broker login; ``ca_file``: connect over TLS trusting that CA."""
         self.timeout = timeout
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self._connected = threading.Event()
-        self._subacks: set[int] = set()
+        self._subacks: dict[int, bool] = {}
         self._suback_cond = threading.Condition()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session, protocol=mqtt.MQTTv311
@@ -122,6 +147,11 @@ class MqttProbe:
         if will is not None:
             topic, payload, qos, retain = will
             self.client.will_set(topic, payload, qos=qos, retain=retain)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        self.refused: list[str] = []
         self.client.connect(runner.host, runner.port, keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(timeout):
@@ -129,7 +159,9 @@ class MqttProbe:
             raise AssertionError(f"probe {client_id!r} did not connect to {runner.url} in {timeout}s")
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if not reason.is_failure:
+        if reason.is_failure:
+            self.refused.append(str(reason))
+        else:
             self._connected.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -137,16 +169,17 @@ class MqttProbe:
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         with self._suback_cond:
-            self._subacks.add(mid)
+            self._subacks[mid] = not any(r.is_failure for r in reasons)
             self._suback_cond.notify_all()
 
-    def subscribe(self, topic: str, qos: int = 1) -> None:
-        """Subscribe and return once the broker's SUBACK has arrived."""
+    def subscribe(self, topic: str, qos: int = 1) -> bool:
+        """Subscribe and return once the broker's SUBACK has arrived: True granted, False refused."""
         result, mid = self.client.subscribe(topic, qos)
         assert result == mqtt.MQTT_ERR_SUCCESS, f"subscribe {topic!r} failed: {result}"
         with self._suback_cond:
             if not self._suback_cond.wait_for(lambda: mid in self._subacks, self.timeout):
                 raise AssertionError(f"no SUBACK for {topic!r} in {self.timeout}s")
+            return self._subacks[mid]
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Publish and return once the broker has acknowledged it (for QoS 1 and 2)."""

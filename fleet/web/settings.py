@@ -27,9 +27,9 @@ class Settings:
     #: The fleet database: a SQLite file or a postgresql:// URL.
     db: str = "fleet.db"
     #: Bearer token a Prometheus scraper sends for /metrics; empty: /metrics refuses every request.
-    metrics_token: str = ""
+    metrics_token: str = field(default="", repr=False)
     #: Signs the session cookies. Empty: a random key per start (everyone signs in again after a restart).
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     #: A session ends after this many minutes without a request…
     session_idle_minutes: int = 60
     #: …and at the latest this many hours after signing in.
@@ -59,16 +59,36 @@ class Settings:
     smtp_port: int = 25
     smtp_from: str = "hymy@localhost"
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: str = field(default="", repr=False)
     smtp_starttls: bool = False
     #: Signs webhook bodies (X-Hymy-Signature: sha256=HMAC); empty: unsigned.
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)
     #: A terminal offline this long during opening hours raises an alert.
     alert_offline_minutes: int = 15
     #: A unit with terminals but no answers on this many opening days in a row raises an alert.
     alert_silent_days: int = 3
     #: Seconds between rounds of the alert worker (``hymy fleet run``, ``hymy fleet alerts``).
     alert_interval_s: int = 60
+    #: The broker the fleet (ingest, publishing, account changes) connects to.
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 1883
+    #: The fleet's own broker login (``hymy fleet broker-config`` makes one); empty: anonymous.
+    broker_username: str = ""
+    broker_password: str = field(default="", repr=False)
+    #: The CA certificate that signed the broker's TLS certificate; set: the fleet connects over TLS.
+    broker_ca_file: str = ""
+    #: Where terminals' broker logins are kept: "dynsec" (Mosquitto's dynamic-security plugin,
+    #: changed over MQTT with the admin login below) or "none" (an open broker: the demo only).
+    broker_accounts: str = "none"
+    broker_admin_username: str = ""
+    broker_admin_password: str = field(default="", repr=False)
+    #: What enrolled terminals are told to connect to (their way to the broker may differ from the
+    #: fleet's: a public name and the TLS port). Empty host: broker_host.
+    terminal_broker_host: str = ""
+    terminal_broker_port: int = 8883
+    terminal_broker_tls: bool = True
+    #: Enrolment requests (right or wrong) allowed per address in 15 minutes.
+    enrol_attempts: int = 20
 
     def send_settings(self) -> Any:
         """How alerts are sent (fleet.alertsend.SendSettings), from the settings of the same names."""

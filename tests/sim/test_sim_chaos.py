@@ -25,6 +25,7 @@ def test_a_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         speed=120.0,
         data=tmp_path,
         fault_kinds=FAULT_KINDS,
+        secure=True,  # TLS, a login per terminal, the access rules: every fault on the secured path
         hardware_every=5,
         start=datetime(2025, 3, 3, 8, 0, tzinfo=TZ),
         drain_timeout_s=60,
