@@ -401,3 +401,44 @@ alert_deliveries = sa.Table(
     sa.Column("last_error", sa.Text),
 )
 sa.Index("alert_deliveries_due", alert_deliveries.c.sent_at, alert_deliveries.c.failed_at, alert_deliveries.c.next_at)
+
+# -- enrolment (fleet/enrolment.py) ------------------------------------------------------------------
+
+#: Claims that blank terminals trade for an identity of their own (SPEC §13). Only the secret's
+#: SHA-256 is kept: the secret is shown once. ``replaces``: a one-use secret that re-enrols a replaced
+#: terminal under that device id (its placement continues).
+enrolment_secrets = sa.Table(
+    "enrolment_secrets",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),  # the batch's label
+    sa.Column("secret_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", BigInt, nullable=False),
+    sa.Column("expires_at", BigInt, nullable=False),
+    sa.Column("max_uses", sa.Integer),  # None: any number of terminals
+    sa.Column("uses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("require_approval", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("replaces", sa.Text),
+    sa.Column("revoked_at", BigInt),
+    sa.Column("revoked_by", sa.Text),
+)
+
+#: One row per terminal that enrolled with a secret: the device id it got and where its request
+#: stands (pending | enrolled | refused | revoked). The terminal's broker password is its own: only
+#: its SHA-256 is kept, to recognise the terminal's status requests. No addresses are kept.
+enrolment_requests = sa.Table(
+    "enrolment_requests",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),  # the request id the terminal was given (random)
+    sa.Column("secret_id", BigInt, sa.ForeignKey("enrolment_secrets.id"), nullable=False),
+    sa.Column("hardware", sa.Text, nullable=False),
+    sa.Column("fw", sa.Text),
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("requested_at", BigInt, nullable=False),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", BigInt),
+)
+sa.Index("enrolment_requests_device", enrolment_requests.c.device)

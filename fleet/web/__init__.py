@@ -20,6 +20,7 @@ from ..db.accounts import Accounts
 from ..db.configs import Configurations
 from ..db.org import Organisation
 from ..db.store import SqlFleetStore
+from ..enrolment import Enrolment
 from ..store import FleetStore, open_store
 from .access import init_access
 from .i18n import init_i18n
@@ -62,6 +63,7 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     app.extensions["hymy_configs"] = Configurations(opened, org)
     app.extensions["hymy_accounts"] = Accounts(opened)
     app.extensions["hymy_throttle"] = LoginThrottle(settings.login_attempts, settings.login_attempts * 10)
+    app.extensions["hymy_enrolment"] = Enrolment.from_settings(opened, settings)
     CSRFProtect(app)
     init_i18n(app)
     init_access(app)
@@ -78,11 +80,16 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     from .overview import bp as overview_bp
     from .public import bp as public_bp
     from .results import bp as results_bp
+    from .sheets import bp as sheets_bp
     from .terminals import bp as terminals_bp
 
     blueprints = (auth_bp, overview_bp, results_bp, public_bp, org_bp, terminals_bp, configs_bp, accounts_bp, audit_bp)
     for bp in (*blueprints, alerts_bp, apitokens_bp, api_bp, metrics_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(sheets_bp)
+    from .enrolment import bp as enrolment_bp
+
+    app.register_blueprint(enrolment_bp)
 
     _error_pages(app)
     from .audit import action_label

@@ -86,12 +86,17 @@ _VERBS = {
     "publish": _l("published"),
     "assign": _l("assigned"),
     "revoke": _l("revoked"),
+    "enrol": _l("enrolled"),
+    "approve": _l("approved"),
+    "refuse": _l("refused"),
 }
 _OBJECTS = {
     "terminal": _l("Terminal"),
     "account": _l("Account"),
     "config": _l("Configuration"),
     "api_token": _l("API token"),
+    "enrolment_secret": _l("Enrolment secret"),
+    "enrolment_request": _l("Enrolment request"),
     **KIND_LABELS,
 }
 

@@ -301,3 +301,47 @@ class ApiTokenForm(FlaskForm):
 
 class RevokeTokenForm(FlaskForm):
     submit = SubmitField(_l("Revoke"))
+
+
+class EnrolmentSecretForm(FlaskForm):
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(), Length(max=100)],
+        description=_l("Which terminals it is for, for example: Batch 7 for the Hervanta health centre."),
+    )
+    valid_days = IntegerField(
+        _l("Valid for (days)"), default=14, validators=[InputRequired(), NumberRange(min=1, max=365)]
+    )
+    max_uses = IntegerField(
+        _l("How many terminals may enrol with it"),
+        validators=[Optional(), NumberRange(min=1, max=100_000)],
+        description=_l("Empty: any number of terminals until it expires."),
+    )
+    require_approval = BooleanField(
+        _l("IT approves each terminal before it may connect"),
+        description=_l("Each terminal then waits on the enrolment page until someone approves or refuses it."),
+    )
+    submit = SubmitField(_l("Create the secret"))
+
+
+class RevokeSecretForm(FlaskForm):
+    submit = SubmitField(_l("Revoke"))
+
+
+class ApproveForm(FlaskForm):
+    unit = SelectField(_l("Unit"), coerce=int, validators=[Optional()])
+    location = SelectField(_l("Location"), coerce=int, validators=[Optional()])
+    submit = SubmitField(_l("Approve"))
+
+
+class RefuseForm(FlaskForm):
+    submit = SubmitField(_l("Refuse"))
+
+
+class ReplaceTerminalForm(FlaskForm):
+    submit = SubmitField(_l("Replace this terminal"))
+
+
+class RevokeLoginForm(FlaskForm):
+    reason = TextAreaField(_l("Why is its login revoked?"), validators=[DataRequired(), Length(max=500)])
+    submit = SubmitField(_l("Revoke its broker login"))

@@ -87,6 +87,14 @@ def metrics() -> Response:
         "Sign-ins refused by the attempt limit since this web process started",
         registry=registry,
     ).set(throttle.refused)
+    refusals = Gauge(
+        "hymy_enrol_refusals",
+        "Enrolment requests refused since this web process started, by the protocol's error",
+        ["error"],
+        registry=registry,
+    )
+    for error, count in sorted(current_app.extensions["hymy_enrolment"].refusals.items()):
+        refusals.labels(error).set(count)
     now_ms = time.time() * 1000
     for s in store.ingest_stats():
         stored.labels(s.worker).set(s.votes)

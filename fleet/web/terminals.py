@@ -11,11 +11,12 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..accounts import ADMIN, MANAGER
+from ..brokerauth import BrokerAccountsError
 from ..org import LOCATION, UNIT, OrgError
 from ..records import TerminalStatus
 from . import extension, scope
 from .access import allow, me
-from .forms import AssignForm, PlaceForm, RetireForm, choices
+from .forms import AssignForm, PlaceForm, ReplaceTerminalForm, RetireForm, RevokeLoginForm, choices
 from .i18n import language
 
 bp = Blueprint("terminals", __name__)
@@ -84,7 +85,8 @@ def _visible_or_404(device: str) -> tuple[Any, TerminalStatus]:
     return t, status
 
 
-def _unit_choices(t: Any) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+def unit_choices(t: Any) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """The units and locations the person may place a terminal in, as (id, label) pairs."""
     units = [n for n in scope.visible_nodes(t) if n.kind == UNIT and not n.archived]
     locations = [n for n in scope.visible_nodes(t) if n.kind == LOCATION and not n.archived]
     lang = language()
@@ -102,7 +104,7 @@ def terminal(device: str) -> str:
     t, status = _visible_or_404(device)
     org = extension("org")
     place = PlaceForm()
-    place.unit.choices, place.location.choices = map(choices, _unit_choices(t))
+    place.unit.choices, place.location.choices = map(choices, unit_choices(t))
     if status.unit in t.by_code:
         place.unit.data = t.by_code[status.unit].id
     configs = extension("configs")
@@ -119,6 +121,9 @@ def terminal(device: str) -> str:
         retired=org.retired().get(device),
         place_form=place,
         retire_form=RetireForm(),
+        enrolled=extension("enrolment").latest(device),
+        replace_form=ReplaceTerminalForm(),
+        revoke_form=RevokeLoginForm(prefix="revoke"),
         desired=extension("store").get_config(device),
         rejected=extension("store").rejections_by_device().get(device, 0),
         audit=org.audit_entries(limit=20, obj=f"terminal:{device}") if me().role == ADMIN else [],
@@ -132,7 +137,7 @@ def place(device: str) -> BaseResponse:
     """Place or move the terminal; its votes so far keep the unit they were pressed for."""
     t, status = _visible_or_404(device)
     form = PlaceForm()
-    form.unit.choices, form.location.choices = map(choices, _unit_choices(t))
+    form.unit.choices, form.location.choices = map(choices, unit_choices(t))
     if form.validate_on_submit():
         unit = scope.node_or_404(t, form.unit.data)
         location = form.location.data or None
@@ -156,10 +161,15 @@ def place(device: str) -> BaseResponse:
 @bp.post("/terminals/<device>/retire")
 @allow(ADMIN)
 def retire(device: str) -> BaseResponse:
-    """Retire the terminal for good (stolen, broken): unplaced, hidden, history kept."""
+    """Retire the terminal for good (stolen, broken): its broker login revoked, unplaced, hidden, history kept."""
     _visible_or_404(device)
     form = RetireForm()
     if form.validate_on_submit():
+        try:  # locked out first: a retired terminal must not keep a working login
+            extension("enrolment").revoke(device, me().username, form.reason.data.strip())
+        except BrokerAccountsError:
+            flash(_("The broker's account store could not be reached: nothing was changed. Try again."), "error")
+            return redirect(url_for("terminals.terminal", device=device))
         try:
             extension("org").retire(me().username, device, form.reason.data)
         except OrgError as exc:

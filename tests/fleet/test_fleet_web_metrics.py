@@ -177,3 +177,16 @@ def _wait_message(probe: Any) -> bool:
 def _ingest_ready(db: Path) -> bool:
     with SqlFleetStore(db) as store:
         return bool(store.ingest_stats())
+
+
+def test_metrics_count_refused_enrolments_by_error(fleet_db: SqlFleetStore) -> None:
+    from protocol.enrolment import ENROL_PATH, EnrolRequest, encode_request
+
+    client = create_app(Settings(db="unused", metrics_token=TOKEN), store=fleet_db).test_client()
+    body = encode_request(EnrolRequest("no-such-secret-0123456789", "10000000deadbeef", "p" * 40))
+    for _ in range(2):
+        assert client.post(f"/{ENROL_PATH}", data=body, content_type="application/json").status_code == 403
+    assert client.post(f"/{ENROL_PATH}", data=b"{}", content_type="application/json").status_code == 400
+    got = samples(client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).get_data(as_text=True))
+    assert got[("hymy_enrol_refusals", (("error", "secret_unknown"),))] == 2
+    assert got[("hymy_enrol_refusals", (("error", "invalid"),))] == 1

@@ -97,3 +97,40 @@ def store_votes(fleet: Fleet, device: str, unit: str, votes: list[tuple[int, int
         for i, (wall, answer, extra) in enumerate(votes)
     )
     fleet.store.add_vote_batches([VoteBatch(device, 1, batch)], max(v.wall for v in batch) + 60_000)
+
+
+class FakeAccounts:
+    """A broker account store in memory (``logins``: device → (password, enabled)), failing on demand."""
+
+    def __init__(self) -> None:
+        self.logins: dict[str, tuple[str, bool]] = {}
+        self.failing = False
+
+    def _up(self) -> None:
+        from fleet.brokerauth import BrokerAccountsError
+
+        if self.failing:
+            raise BrokerAccountsError("the fake broker's account store is down")
+
+    def add_terminal(self, device: str, password: str, *, enabled: bool = True) -> None:
+        self._up()
+        self.logins[device] = (password, enabled)
+
+    def enable_terminal(self, device: str, enabled: bool = True) -> None:
+        self._up()
+        if device in self.logins:
+            self.logins[device] = (self.logins[device][0], enabled)
+
+    def remove_terminal(self, device: str) -> None:
+        self._up()
+        self.logins.pop(device, None)
+
+    def describe(self) -> str:
+        return "fake accounts"
+
+
+def fake_accounts(fleet: Fleet) -> FakeAccounts:
+    """Give the fleet web's enrolment a FakeAccounts, and return it."""
+    fake = FakeAccounts()
+    fleet.app.extensions["hymy_enrolment"].accounts = fake
+    return fake
