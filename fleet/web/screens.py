@@ -88,7 +88,8 @@ def main_pages(store: SqlFleetStore) -> list[str]:
         pages += [f"/org/{unit.id}", f"/org/{unit.id}/edit"]
     pages.append("/terminals")
     if terminal is not None:
-        pages.append(f"/terminals/{terminal.device}")
+        pages += [f"/terminals/{terminal.device}", f"/claim/{terminal.device}"]
+    pages.append("/enrolment/")
     sets = Configurations(store, Organisation(store)).sets()
     pages += ["/configs/"] + [f"/configs/{s.id}" for s in sets[:1]] + ["/configs/assignments", "/org/import"]
     return pages + ["/health", "/accounts/", "/audit", LOGIN]
