@@ -123,9 +123,9 @@ def _body() -> bytes:
     return request.stream.read(wire.MAX_BODY_BYTES + 1)
 
 
-def _exchange(decode: Callable[[bytes], Any], answer: Callable[[Any], wire.EnrolAnswer], every: bool) -> Response:
-    """Limit, decode, answer. ``every``: each attempt counts toward the limit, else only refused ones
-    (a pending terminal polls its status every ``poll_s`` and must not lock itself out)."""
+def _exchange(decode: Callable[[bytes], Any], answer: Callable[[Any], wire.EnrolAnswer]) -> Response:
+    """Limit, decode, answer. Only refusals count toward the address's limit (a pending terminal polls
+    its status every ``poll_s``, a batch behind one NAT enrols at once: neither may lock itself out)."""
     svc = service()
     limit: AttemptLimit = current_app.extensions[LIMIT_KEY]
     addr = request.remote_addr or ""
@@ -134,8 +134,6 @@ def _exchange(decode: Callable[[bytes], Any], answer: Callable[[Any], wire.Enrol
         exc = wire.EnrolmentError("rate_limited", "too many attempts from this address", max(1, math.ceil(wait)))
         svc.refused(exc, None)
         return _refusal(exc)
-    if every:
-        limit.count(addr)
     try:
         try:
             req = decode(_body())
@@ -144,7 +142,7 @@ def _exchange(decode: Callable[[bytes], Any], answer: Callable[[Any], wire.Enrol
             raise
         return _json(wire.encode_answer(answer(req)), 200)
     except wire.EnrolmentError as exc:
-        if not every and exc.error != "unavailable":
+        if exc.error != "unavailable":
             limit.count(addr)
         return _refusal(exc)
 
@@ -152,15 +150,19 @@ def _exchange(decode: Callable[[bytes], Any], answer: Callable[[Any], wire.Enrol
 @bp.post("/enrol/v1")
 @public
 def enrol() -> Response:
-    """A terminal trades its enrolment secret for an identity (SPEC §13.2)."""
-    return _exchange(wire.decode_enrol, lambda req: service().enrol(req), every=True)
+    """A terminal trades its enrolment secret for an identity (SPEC §13.2).
+
+    Only refusals count toward the address's limit: a batch of terminals switched on together
+    behind one hospital NAT must all get in, and guessing a secret is nothing but refusals.
+    """
+    return _exchange(wire.decode_enrol, lambda req: service().enrol(req))
 
 
 @bp.post("/enrol/v1/status")
 @public
 def enrol_status() -> Response:
     """A pending terminal asks whether IT has decided (SPEC §13.2)."""
-    return _exchange(wire.decode_status, lambda req: service().status(req), every=False)
+    return _exchange(wire.decode_status, lambda req: service().status(req))
 
 
 # -- IT: secrets and requests ----------------------------------------------------------------------

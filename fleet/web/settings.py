@@ -87,7 +87,7 @@ class Settings:
     terminal_broker_host: str = ""
     terminal_broker_port: int = 8883
     terminal_broker_tls: bool = True
-    #: Enrolment requests (right or wrong) allowed per address in 15 minutes.
+    #: Refused enrolment requests allowed per address in 15 minutes (then 429 until the window passes).
     enrol_attempts: int = 20
 
     def send_settings(self) -> Any:

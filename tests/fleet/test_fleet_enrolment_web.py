@@ -169,6 +169,15 @@ def test_enrolment_attempts_beyond_the_limit_get_429_with_retry_after(tmp_path: 
         assert elsewhere.status_code == 200  # another address is not held
 
 
+def test_a_batch_enrolling_from_one_address_is_not_rate_limited(tmp_path: Path) -> None:
+    with SqlFleetStore(tmp_path / "fleet.db") as store:
+        fleet = build_fleet(store, enrol_attempts=3)
+        fake_accounts(fleet)
+        secret, _ = create_secret(fleet.client("admin"))
+        terminal = fleet.client()  # thirty terminals behind one hospital NAT, switched on together
+        assert all(enrol(terminal, secret, f"hw-{i}", password()).status_code == 200 for i in range(30))
+
+
 def test_a_pending_terminal_polling_its_status_is_not_rate_limited(tmp_path: Path) -> None:
     with SqlFleetStore(tmp_path / "fleet.db") as store:
         fleet = build_fleet(store, enrol_attempts=3)
