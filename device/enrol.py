@@ -6,6 +6,7 @@ IT drops an *enrolment file* on the boot partition (``/boot/firmware/hymy-enrol.
     secret = "…"                                # the batch's enrolment secret
     ca_file = "hymy-ca.pem"                     # optional, beside this file; or ca_pem = "-----BEGIN…"
     # broker = "mqtt.hus.example:8883"          # optional: overrides the broker the fleet names
+    # [wifi] and [ssh]: optional, for the terminal image's first boot (device/firstboot.py)
 
 The terminal chooses its broker password itself and records it, with its request, in a pending
 state file (0600, in its 0700 data directory, written atomically) *before* it sends anything, so
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 DEFAULT_ENROL_FILE = Path("/boot/firmware/hymy-enrol.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/hymy")
 STATE_NAME = "enrol-pending.json"
+#: Tables of the enrolment file that are for the image's first boot, not enrolment (device/firstboot.py).
+IMAGE_TABLES = ("wifi", "ssh")
 #: Plain http:// is allowed only to these (a test's stand-in fleet on this machine).
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 HTTP_TIMEOUT_S = 30.0
@@ -196,6 +199,9 @@ def load_enrol_file(path: Path | str) -> EnrolFile:
         except (ssl.SSLError, ValueError) as exc:
             raise _file_error(path, "ca_pem", f"is not a valid PEM certificate: {exc}") from None
     broker = None if "broker" not in data else _host_port(path, data.pop("broker"))
+    for table in IMAGE_TABLES:  # the image's first boot reads these (device/firstboot.py); enrolment does not
+        if not isinstance(data.pop(table, {}), dict):
+            raise _file_error(path, table, "must be a table ([wifi] or [ssh] on a line of its own)")
     if data:
         raise _file_error(path, sorted(data)[0], "unknown key (a typo?)")
     return EnrolFile(path, fleet_url, secret, ca_file, ca_pem, broker)
@@ -396,9 +402,10 @@ class Enroller:
         else:
             log.info("enrolment: resuming request %s", state.get("request") or "(not yet answered)")
         delay = BACKOFF_MIN_S
+        device: str | None = None  # the id the fleet named, shown from its first answer on, every poll
         while True:
             request = state.get("request")
-            self._on_progress(Progress("sending" if request is None else "pending", self.hardware, request))
+            self._on_progress(Progress("sending" if request is None else "pending", self.hardware, request, device))
             req: wire.EnrolRequest | wire.StatusRequest
             if request is None:
                 req = wire.EnrolRequest(self.boot.secret, self.hardware, state["password"], self.fw)
@@ -409,7 +416,7 @@ class Enroller:
                 answer = self._post(path, req)
             except _Transient as exc:
                 log.warning("enrolment: %s; asking again in %.0f s", exc, delay)
-                self._on_progress(Progress("retrying", self.hardware, request))
+                self._on_progress(Progress("retrying", self.hardware, request, device))
                 self._wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
@@ -420,7 +427,7 @@ class Enroller:
                         wait = RATE_LIMIT_DEFAULT_S if exc.error == "rate_limited" else delay
                         delay = min(delay * 2, BACKOFF_MAX_S)
                     log.warning("enrolment: the fleet says %s; asking again in %.0f s", exc.error, wait)
-                    self._on_progress(Progress("retrying", self.hardware, request))
+                    self._on_progress(Progress("retrying", self.hardware, request, device))
                     self._wait(wait)
                     continue
                 if exc.error in _FINAL:
@@ -428,6 +435,7 @@ class Enroller:
                 detail = f" ({exc.detail})" if exc.detail else ""
                 raise EnrolError(f"enrolment refused: {exc.error}: {_ADVICE[exc.error]}{detail}", exc.error) from None
             delay = BACKOFF_MIN_S
+            device = answer.device
             if request != answer.request:
                 state["request"] = answer.request
                 self._save_state(state)

@@ -444,8 +444,12 @@ def _screenshots(args: argparse.Namespace) -> int:
         from .web.screens import write_screenshots
 
         paths = write_screenshots(args.dir, getattr(args, "db", None))
-    except (ImportError, RuntimeError) as exc:  # no selenium (test extra) or no Chromium: say which
-        print(f"fleet: screenshots need selenium and Debian's chromium and chromium-driver: {exc}", file=sys.stderr)
+    except (ImportError, RuntimeError) as exc:  # no selenium (not in hymy[fleet]) or no Chromium: say which
+        print(
+            "fleet: screenshots need selenium (pip install 'hymy[all]') and Debian's chromium and chromium-driver:",
+            exc,
+            file=sys.stderr,
+        )
         return 1
     for path in paths:
         print(path)

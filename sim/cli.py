@@ -15,17 +15,19 @@ from typing import NamedTuple
 
 
 class Command(NamedTuple):
-    """A subcommand: the module whose ``main`` runs it and a one-line summary for ``--help``."""
+    """A subcommand: the module whose ``main`` runs it, a one-line summary for ``--help``, and the
+    package extra that installs what it needs (``pip install 'hymy[kiosk]'`` on a terminal)."""
 
     module: str
     summary: str
+    extra: str = "all"
 
 
 COMMANDS: dict[str, Command] = {
     "demo": Command("sim.demo", "run a fleet, a broker and simulated terminals on this machine"),
-    "fleet": Command("fleet.__main__", "run the fleet server: ingest votes, push configuration"),
-    "kiosk": Command("device.__main__", "run the terminal software (screen, buttons, local store)"),
-    "enrol": Command("device.enrol", "enrol this terminal with the fleet (its identity and login)"),
+    "fleet": Command("fleet.__main__", "run the fleet server: ingest votes, push configuration", "fleet"),
+    "kiosk": Command("device.__main__", "run the terminal software (screen, buttons, local store)", "kiosk"),
+    "enrol": Command("device.enrol", "enrol this terminal with the fleet (its identity and login)", "kiosk"),
     "sim": Command("sim.__main__", "simulate terminals and faults against a broker"),
     "bench": Command("sim.bench", "measure throughput and latency against a broker"),
 }
@@ -53,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The packages of this distribution: a module of theirs that is missing is a bug, not a missing extra.
+OWN_PACKAGES = frozenset({"protocol", "device", "fleet", "sim"})
+
+
+def _is_missing_dependency(exc: ModuleNotFoundError) -> bool:
+    """Tell whether ``exc`` is about a third-party package (one an extra installs)."""
+    return exc.name is not None and exc.name.split(".")[0] not in OWN_PACKAGES
+
+
+def _say_install(name: str, command: Command, exc: ModuleNotFoundError) -> None:
+    print(
+        f"hymy {name}: {exc}; install the extra that this command needs: pip install 'hymy[{command.extra}]'",
+        file=sys.stderr,
+    )
+
+
 def _load(name: str, command: Command) -> Callable[..., object] | None:
     """Import the command's module and return its ``main``, or explain on stderr why it cannot."""
     try:
@@ -61,7 +79,10 @@ def _load(name: str, command: Command) -> Callable[..., object] | None:
         if exc.name == command.module or command.module.startswith(f"{exc.name}."):
             print(f"hymy {name}: not available yet: module {command.module} does not exist", file=sys.stderr)
             return None
-        print(f"hymy {name}: cannot import {command.module}: {exc}", file=sys.stderr)
+        if _is_missing_dependency(exc):
+            _say_install(name, command, exc)
+        else:
+            print(f"hymy {name}: cannot import {command.module}: {exc}", file=sys.stderr)
         return None
     target = getattr(module, "main", None)
     if not callable(target):
@@ -81,11 +102,18 @@ def _takes_argv(target: Callable[..., object]) -> bool:
 
 def run(name: str, argv: Sequence[str]) -> int:
     """Run subcommand ``name`` with the rest of the command line and return its exit code."""
-    target = _load(name, COMMANDS[name])
+    command = COMMANDS[name]
+    target = _load(name, command)
     if target is None:
         return 2
     sys.argv = [f"hymy {name}", *argv]  # for mains that read sys.argv, and so their usage says 'hymy NAME'
-    result = target(list(argv)) if _takes_argv(target) else target()
+    try:
+        result = target(list(argv)) if _takes_argv(target) else target()
+    except ModuleNotFoundError as exc:  # a part imported only when used, e.g. the web of 'hymy fleet serve'
+        if not _is_missing_dependency(exc):
+            raise
+        _say_install(name, command, exc)
+        return 2
     return result if isinstance(result, int) else 0
 
 

@@ -2,7 +2,10 @@
 
 The security tests and the secured chaos run need real TLS (a broker's listener, the fleet's HTTPS
 enrolment) without any certificate from outside; everything here lives in a temp dir and expires in
-a day. It needs the ``cryptography`` package (the test extra).
+a day. It needs the ``cryptography`` package (``hymy[all]``).
+
+The certificates carry key identifiers (subject and authority), as Python 3.13's default TLS context
+(``VERIFY_X509_STRICT``) requires of a chain and as real CAs issue them.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class TestCA:
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         self.ca_file = directory / "ca.pem"
@@ -82,6 +86,8 @@ class TestCA:
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         cert_path = self.directory / f"{name}.pem"

@@ -259,6 +259,9 @@ def test_pending_asks_again_every_poll_s_with_the_same_request_until_enrolled(
     assert all((r.request, r.password) == (REQUEST, password) for _, r in f.requests[1:])
     assert identity.device_id == DEVICE and identity.password == password
     assert Progress("pending", HARDWARE, REQUEST, DEVICE) in seen and seen[-1].status == "enrolled"
+    # Once the fleet has named the terminal, every step says so (the screen must not flip back to the
+    # hardware id while the next status request is on its way).
+    assert seen[0] == Progress("sending", HARDWARE) and all(p.device == DEVICE for p in seen[1:]), seen
     assert not (tmp_path / "data" / STATE_NAME).exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,38 @@ def test_fleet_command_does_not_import_pygame() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
+
+
+def test_a_missing_dependency_names_the_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One module needs a package at import, the other only once its main runs (a lazily imported part).
+    (tmp_path / "hymy_fake_eager.py").write_text("import hymy_no_such_dependency\ndef main(argv): return 0\n")
+    (tmp_path / "hymy_fake_lazy.py").write_text("def main(argv):\n    import hymy_no_such_dependency.sub\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setitem(cli.COMMANDS, "kiosk", cli.Command("hymy_fake_eager", "x", "kiosk"))
+    monkeypatch.setitem(cli.COMMANDS, "fleet", cli.Command("hymy_fake_lazy", "x", "fleet"))
+    assert cli.main(["kiosk", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert "hymy_no_such_dependency" in err and "pip install 'hymy[kiosk]'" in err
+    assert cli.main(["fleet", "serve"]) == 2
+    err = capsys.readouterr().err
+    assert "hymy_no_such_dependency" in err and "pip install 'hymy[fleet]'" in err
+
+
+def test_a_missing_module_of_our_own_is_not_blamed_on_an_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "hymy_fake_broken.py").write_text("def main(argv):\n    import fleet.no_such_module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setitem(cli.COMMANDS, "fleet", cli.Command("hymy_fake_broken", "x", "fleet"))
+    with pytest.raises(ModuleNotFoundError):
+        cli.main(["fleet"])
+
+
+def test_each_command_names_an_extra_of_the_package() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = set(tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"])
+    assert {c.extra for c in cli.COMMANDS.values()} <= extras
+    assert cli.COMMANDS["kiosk"].extra == cli.COMMANDS["enrol"].extra == "kiosk"
+    assert cli.COMMANDS["fleet"].extra == "fleet"
