@@ -161,7 +161,7 @@ def test_a_blank_terminal_enrols_over_https_sends_votes_over_tls_and_is_locked_o
         "accounts password": secure_mosquitto.admin_login[1],
     }
     logs = {"python logging": caplog.text, "mosquitto": secure_mosquitto.log_path.read_text()}
-    assert len(caplog.records) > 10 and "hymy-deadbeef" in caplog.text  # the run was logged
+    assert len(caplog.records) >= 5 and "hymy-deadbeef" in caplog.text  # the run was logged
     for what, value in secrets.items():
         for name, text in logs.items():
             assert value not in text, f"the {what} appears in the {name} log"
