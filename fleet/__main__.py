@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conf.add_argument("--persistence", default="/var/lib/mosquitto", help="the broker's persistence directory")
 
+    themes = sub.add_parser(
+        "themes", parents=[common], help="measure the open-feedback theme step, or assign themes to waiting texts"
+    )
+    from .themes.command import add_arguments as theme_arguments
+
+    theme_arguments(themes)
+
     push = sub.add_parser("push-config", parents=[common], help="set a terminal's desired configuration")
     push.add_argument("device")
     push.add_argument("version", type=int)
@@ -498,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "screenshots",
         "alerts",
         "broker-config",
+        "themes",
     ):
         parser.error("--db PATH_OR_URL is required")
     logging.basicConfig(
@@ -520,6 +528,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _screenshots(args)
         if args.command == "broker-config":
             return _broker_config(args)
+        if args.command == "themes":
+            from .themes.command import run as run_themes
+
+            return run_themes(args)
         with open_store(args.db) as store:
             if args.command == "results":
                 daily = store.answer_counts(include_misuse=args.include_misuse)
