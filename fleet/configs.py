@@ -11,6 +11,7 @@ hours and misuse interval, when the unit has them (the unit is the more specific
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,10 +157,35 @@ def resolve(
     return Resolution(None, None, "default")
 
 
+def unit_resolution(assignments: Mapping[str, int], tree: Tree, unit: OrgNode) -> Resolution:
+    """The configuration set in force for a unit as a whole: the nearest assignment from the unit up.
+
+    A terminal's own or its location's assignment may differ; the unit's poster follows the unit.
+    """
+    for node in reversed(tree.path(unit.id)):
+        target = f"node:{node.id}"
+        if target in assignments:
+            return Resolution(assignments[target], target, node.kind)
+    return Resolution(None, None, "default")
+
+
+#: In a set's feedback_url, where each unit's code goes: one set gives every unit its own form.
+UNIT_PLACEHOLDER = "{unit}"
+
+
+def unit_feedback_url(url: str | None, unit_code: str) -> str | None:
+    """``url`` with the unit's code in place of ``{unit}`` (codes are URL-safe: letters, digits, ._:-)."""
+    if not url:
+        return None
+    return url.replace(UNIT_PLACEHOLDER, unit_code)
+
+
 def terminal_doc(base: dict[str, Any], unit: OrgNode | None) -> dict[str, Any]:
     """The document a terminal in ``unit`` gets from a set's ``base`` document."""
     doc = copy.deepcopy(base)
     doc["unit"] = None if unit is None else unit.code
+    if unit is not None and doc.get("feedback_url"):
+        doc["feedback_url"] = unit_feedback_url(doc["feedback_url"], unit.code)
     if unit is not None and unit.hours:
         doc["hours"] = unit.hours
     if unit is not None and unit.misuse_interval_s is not None:

@@ -21,9 +21,6 @@ from urllib.parse import quote
 import qrcode
 import qrcode.constants
 
-from .configs import Resolution
-from .org import OrgNode, Tree
-
 SVG_NS = "http://www.w3.org/2000/svg"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 #: A4 portrait, in millimetres.
@@ -92,18 +89,6 @@ def fleet_address(public_url: str, url_root: str) -> str:
 def claim_url(address: str, device: str) -> str:
     """The address a terminal's label QR code carries: where staff claim the terminal."""
     return f"{address}claim/{quote(device, safe=':')}"
-
-
-def unit_resolution(assignments: Mapping[str, int], tree: Tree, unit: OrgNode) -> Resolution:
-    """The configuration set in force for a unit as a whole: the nearest assignment from the unit up.
-
-    A terminal's own or its location's assignment may differ; the unit's poster follows the unit.
-    """
-    for node in reversed(tree.path(unit.id)):
-        target = f"node:{node.id}"
-        if target in assignments:
-            return Resolution(assignments[target], target, node.kind)
-    return Resolution(None, None, "default")
 
 
 def feedback_address(doc: Mapping[str, Any] | None) -> str | None:

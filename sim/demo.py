@@ -31,10 +31,10 @@ from fleet.ingest import Ingest
 from fleet.results import scores_by_unit
 from fleet.store import DEFAULT_TZ, FleetStore
 
-from .brokers import LOOPBACK, EmbeddedBroker, choose_port
+from .brokers import LOOPBACK, EmbeddedBroker, PortChoice, choose_port
 from .demo_org import DEMO_USER, demo_account, place_terminals
 from .demo_view import Health, render_results
-from .history import fill_history
+from .history import fill_feedback, fill_history
 from .patients import DEMO_UNITS
 from .terminals import SimTerminals
 
@@ -177,7 +177,7 @@ class _Stop:
                 signal.signal(sig, handler)
 
 
-def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, preferred: int) -> None:
+def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, choice: PortChoice, first_unit: str) -> None:
     """Serve the fleet web on loopback with its own store, and print where and how to sign in."""
     import secrets
 
@@ -190,13 +190,13 @@ def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, preferred: i
     password = demo_account(Accounts(web_store))
     settings = Settings(db=str(fleet_db), secret_key=secrets.token_hex(32), secure_cookies=False)
     app = create_app(settings, store=web_store)
-    choice = choose_port(preferred)
     server = WebServer(app, LOOPBACK, choice.port)
     server.start()
     stack.callback(server.stop)
-    note = f" (port {preferred} is taken)" if choice.fell_back else ""
+    note = " (the preferred port is taken)" if choice.fell_back else ""
     print(f"web:       {server.url}{note}  sign in as {DEMO_USER} / {password}", file=out, flush=True)
     print(f"public:    {server.url}public/pohjois-karjala  (residents' page, no sign-in)", file=out, flush=True)
+    print(f"feedback:  {server.url}f/{first_unit}  (the form behind the terminals' QR codes)", file=out, flush=True)
 
 
 def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals, past: int = 0) -> Health:
@@ -230,13 +230,18 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         store = SqlFleetStore(fleet_db)
         stack.callback(store.close)
         devices = device_ids(args.terminals)
-        placed = place_terminals(store, devices, units)
+        web_port = choose_port(args.web_port)
+        form_url = f"http://{LOOPBACK}:{web_port.port}/f/{{unit}}"  # each unit's own form (fleet/configs.py)
+        placed = place_terminals(store, devices, units, feedback_url=form_url)
         past = 0
         if args.history_days > 0 and store.vote_count() == 0:
             past = fill_history(store, placed, units, args.history_days, seed=args.seed).total
             print(f"history:   {past:,} answers of the past {args.history_days} days, for the web's results", file=out)
+            texts = fill_feedback(store, units, args.history_days, seed=args.seed)
+            past += texts  # each scored, so each is a vote too: not the live terminals' own
+            print(f"           {texts:,} open-feedback answers with texts, behind the units' QR codes", file=out)
         today = datetime.now(ZoneInfo(DEFAULT_TZ)).date()
-        _serve_web(fleet_db, stack, out, args.web_port)
+        _serve_web(fleet_db, stack, out, web_port, units[0].unit)
         ingest = Ingest(store, host, port)
         ingest.start()
         stack.callback(ingest.stop)

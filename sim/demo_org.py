@@ -99,10 +99,13 @@ def build_organisation(org: Organisation, units: Sequence[UnitProfile] = ()) -> 
     return nodes
 
 
-def place_terminals(store: FleetStore, devices: Sequence[str], units: Sequence[UnitProfile]) -> dict[str, str]:
+def place_terminals(
+    store: FleetStore, devices: Sequence[str], units: Sequence[UnitProfile], feedback_url: str | None = None
+) -> dict[str, str]:
     """Build the demo's county, give each unit its question as a published configuration set, and place
     the terminals in the units in turn (each gets its unit's document); return device → unit.
 
+    ``feedback_url``: the open-feedback address the sets carry (the thank-you screen's QR code).
     Everything goes through the fleet web's own model (organisation, sets, assignments), so the demo
     shows in the browser exactly what it runs. Safe to repeat on a kept database.
     """
@@ -118,6 +121,8 @@ def place_terminals(store: FleetStore, devices: Sequence[str], units: Sequence[U
         name = f"{question['id']} ({question['scale']})"
         doc = default_config_doc(None)
         doc["question"] = question
+        if feedback_url:  # "…/f/{unit}": every unit's terminals show their own form's QR code
+            doc["feedback_url"] = feedback_url
         cs = by_name.get(name) or configs.create_set(ACTOR, name, "nps")
         by_name[name] = cs
         latest = configs.version(cs.id, cs.latest)

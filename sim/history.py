@@ -13,12 +13,14 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleet.content import default_config_doc
 from fleet.store import DEFAULT_TZ, FleetStore
 from protocol import Vote, VoteBatch
 from protocol.limits import MAX_BATCH_VOTES
+from protocol.scales import SCALES
 
 from .patients import UnitProfile, answer
 
@@ -110,3 +112,73 @@ def fill_history(
             store.add_vote_batches(batches, int(datetime.now(zone).timestamp() * 1000))
         written[profile.unit] = len(votes)
     return History(written, first, today - timedelta(days=1))
+
+
+#: Open-feedback answers per opening day at a unit (a few of the terminal's answerers scan the code).
+FEEDBACK_PER_DAY = 3
+
+
+def fill_feedback(
+    store: FleetStore,
+    units: Sequence[UnitProfile],
+    days: int,
+    today: date | None = None,
+    seed: int = 1,
+) -> int:
+    """Write ``days`` days of open-feedback answers with texts, ending yesterday, so the units'
+    open-feedback pages have themes over time. The texts are the built-in method's shipped training
+    texts (never the evaluation texts), scored as their tone suggests, with their own labels (method
+    ``example``, shown as such): no model is trained while the demo starts."""
+    from fleet.db.feedback import FeedbackRecords
+    from fleet.db.store import SqlFleetStore
+    from fleet.themes.examples import shipped
+
+    assert isinstance(store, SqlFleetStore)
+    zone = ZoneInfo(DEFAULT_TZ)
+    today = today or datetime.now(zone).date()
+    first = today - timedelta(days=days)
+    rng = random.Random(seed)
+    texts = shipped("train")
+    records = FeedbackRecords(store)
+    written = 0
+    with store.writing():  # one transaction for the lot: quick on PostgreSQL too
+        written = _write_feedback(records, units, first, days, rng, texts)
+    return written
+
+
+def _write_feedback(
+    records: Any, units: Sequence[UnitProfile], first: date, days: int, rng: random.Random, texts: Sequence[Any]
+) -> int:
+    from fleet.db.feedback import EXAMPLE, Answer
+
+    zone = ZoneInfo(DEFAULT_TZ)
+    written = 0
+    for profile in units:
+        question = profile.question or default_config_doc(None)["question"]
+        scale = question["scale"]
+        top = SCALES[scale].size - 1
+        for d in range(days):
+            day = first + timedelta(days=d)
+            if day.weekday() >= 5:
+                continue
+            for _ in range(rng.randrange(FEEDBACK_PER_DAY * 2)):
+                example = rng.choice(texts)
+                low, high = {"positive": (0.8, 1.0), "mixed": (0.5, 0.8), "negative": (0.0, 0.6)}[example.tone]
+                score = round(top * rng.uniform(low, high))
+                at = datetime(day.year, day.month, day.day, 8 + rng.randrange(9), rng.randrange(60), tzinfo=zone)
+                text_id = records.add(
+                    Answer(
+                        profile.unit,
+                        None,
+                        example.lang,
+                        question["id"],
+                        scale,
+                        score,
+                        rng.choice(("client", "client", "relative", "other")),
+                        example.text,
+                    ),
+                    int(at.timestamp() * 1000),
+                )
+                records.set_themes(text_id, example.themes, example.tone, EXAMPLE)
+                written += 1
+    return written

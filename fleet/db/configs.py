@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from protocol import ProtocolError
 
-from ..configs import TEMPLATES, Resolution, check_doc, resolve, terminal_doc
+from ..configs import TEMPLATES, Resolution, check_doc, resolve, terminal_doc, unit_resolution
 from ..content import default_config_doc
 from ..errors import ConfigError
 from ..org import OrgNode, Tree
@@ -301,6 +301,23 @@ class Configurations:
         return _View(
             self.org.tree(), self.assignments(), self.org.current_placements(), {cs.id: cs.name for cs in sets}, current
         )
+
+    def unit_doc(self, unit: OrgNode, tree: Tree | None = None) -> dict[str, Any]:
+        """The document the unit as a whole runs (the nearest assignment from the unit up; a
+        terminal's or location's own may differ): what its poster and its feedback form follow."""
+        resolution = unit_resolution(self.assignments(), tree or self.org.tree(), unit)
+        base = default_config_doc(None)
+        if resolution.set_id is not None:
+            found = self.get_set(resolution.set_id)
+            current = None if found is None or found.current is None else self.version(found.id, found.current)
+            if current is not None:  # else assigned but never published: its terminals get the default
+                base = current.doc
+        try:
+            return terminal_doc(base, unit)
+        except ProtocolError:  # the unit's own hours no longer validate: the set's document as it is
+            doc = dict(base)
+            doc["unit"] = unit.code
+            return doc
 
     def configure_terminal(self, device: str, unit_code: str, location_id: int | None) -> bool:
         """Give a just-placed terminal its document (inside the placement's transaction)."""

@@ -54,7 +54,7 @@ from ..records import (
 from .engine import BEGIN_KEY, BEGIN_WRITE, create_fleet_engine, database_url, is_sqlite, upsert
 from .migrate import migrate
 from .prepared import Prepared
-from .rollup import Facts, Rollup, by_month, rollup_rows
+from .rollup import Fact, Facts, Rollup, add_units, by_month, rollup_rows
 from .tables import (
     clock_anchors,
     daily_rollup,
@@ -342,6 +342,14 @@ class SqlFleetStore:
         statements and the store's own calls inside commit together, or not at all."""
         with self._write(*devices, zones=zones) as conn:
             yield conn
+
+    def count_votes(self, conn: Connection, fact: Fact, n: int = 1) -> None:
+        """Count votes another channel inserted inside :meth:`writing` (the open-feedback form's):
+        the rollup takes them at that transaction's commit, with the terminals' votes."""
+        if conn is not self._conn or not self._depth:
+            raise RuntimeError("count_votes belongs inside the store's writing() transaction")
+        add_units(conn, [fact[0]] if fact[0] else [])
+        self._facts.add(fact, n)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -442,3 +442,39 @@ enrolment_requests = sa.Table(
     sa.Column("decided_at", BigInt),
 )
 sa.Index("enrolment_requests_device", enrolment_requests.c.device)
+
+# -- open feedback (fleet/feedback.py) -------------------------------------------------------------
+
+#: Answers from the open-feedback form behind each unit's QR code. The score, when given, is also a
+#: vote (device "web", seq = this id, channel "web") so it joins the unit's results; this row keeps
+#: what only the form has: the free text, already redacted (the unredacted text is never stored),
+#: how many removals redaction made, and the text's tone. No address, cookie or account is kept.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("unit", sa.Text, nullable=False),
+    sa.Column("location", sa.Text),  # the location's code when the form was opened through one
+    sa.Column("received", BigInt, nullable=False),
+    sa.Column("lang", sa.Text, nullable=False),
+    sa.Column("question", sa.Text),
+    sa.Column("scale", sa.Text),
+    sa.Column("answer", sa.Integer),  # None: the person wrote without scoring
+    sa.Column("role", sa.Text),
+    sa.Column("text", sa.Text),
+    sa.Column("redactions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("tone", sa.Text),  # None: themes not assigned yet
+    sa.Column("method", sa.Text),  # what assigned themes and tone: builtin, openai:<model>, staff
+    sa.Column("corrected_by", sa.Text),
+    sa.Column("corrected_at", BigInt),
+)
+sa.Index("feedback_unit_received", feedback.c.unit, feedback.c.received)
+
+#: The themes of each text (docs/themes-labelling.md), one row per theme.
+feedback_themes = sa.Table(
+    "feedback_themes",
+    metadata,
+    sa.Column("feedback_id", BigInt, sa.ForeignKey("feedback.id"), nullable=False),
+    sa.Column("theme", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("feedback_id", "theme"),
+)

@@ -64,6 +64,7 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     app.extensions["hymy_accounts"] = Accounts(opened)
     app.extensions["hymy_throttle"] = LoginThrottle(settings.login_attempts, settings.login_attempts * 10)
     app.extensions["hymy_enrolment"] = Enrolment.from_settings(opened, settings)
+    app.extensions["hymy_feedback"] = _feedback_service(opened, settings)
     CSRFProtect(app)
     init_i18n(app)
     init_access(app)
@@ -90,6 +91,11 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
     from .enrolment import bp as enrolment_bp
 
     app.register_blueprint(enrolment_bp)
+    from .feedback import bp as feedback_bp
+    from .texts import bp as texts_bp
+
+    app.register_blueprint(feedback_bp)
+    app.register_blueprint(texts_bp)
 
     _error_pages(app)
     from .audit import action_label
@@ -111,6 +117,20 @@ def create_app(settings: Settings, store: FleetStore | None = None) -> Flask:
         return response
 
     return app
+
+
+def _feedback_service(store: SqlFleetStore, settings: Settings) -> Any:
+    """The open-feedback service: the form's limits and the configured theme method."""
+    from ..db.feedback import FeedbackRecords
+    from ..feedback import FeedbackService, FormThrottle, Themes, ThemeSettings
+
+    records = FeedbackRecords(store)
+    themes = ThemeSettings(settings.themes_method, settings.themes_url, settings.themes_model, settings.themes_api_key)
+    throttle = FormThrottle(settings.feedback_per_unit, settings.feedback_per_address)
+    service = FeedbackService(records, throttle, Themes(records, themes))
+    if records.pending(1):  # texts left without themes (a crash, a restore, the demo's history)
+        service.kick()
+    return service
 
 
 def extension(name: str) -> Any:

@@ -254,7 +254,12 @@ class ConfigTextsForm(FlaskForm):
         description=_l("A unit's own misuse interval, where set, is used instead."),
     )
     feedback_url = StringField(
-        _l("Feedback link shown as a QR code on the thank-you screen"), validators=[Optional(), Length(max=300)]
+        _l("Feedback link shown as a QR code on the thank-you screen"),
+        validators=[Optional(), Length(max=300)],
+        description=_l(
+            "Write {unit} where each unit's code goes: https://hymy.example.fi/f/{unit} opens every unit's "
+            "own feedback form of this fleet."
+        ),
     )
     submit = SubmitField(_l("Save as a new version"))
 

@@ -95,6 +95,7 @@ def metrics() -> Response:
     )
     for error, count in sorted(current_app.extensions["hymy_enrolment"].refusals.items()):
         refusals.labels(error).set(count)
+    _feedback_metrics(registry)
     now_ms = time.time() * 1000
     for s in store.ingest_stats():
         stored.labels(s.worker).set(s.votes)
@@ -110,3 +111,40 @@ def metrics() -> Response:
     for reason, n in sorted(store.rejection_counts().items()):
         rejected.labels(reason).set(n)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _feedback_metrics(registry: CollectorRegistry) -> None:
+    """The open-feedback form's answers, refusals and redactions, and the theme step's work."""
+    service = current_app.extensions["hymy_feedback"]
+    Gauge("hymy_feedback_answers", "Answers stored from the open-feedback form", registry=registry).set(
+        service.records.answer_count()
+    )
+    refused = Gauge(
+        "hymy_feedback_refusals",
+        "Form answers refused since this web process started, by reason (rate limits, honeypot, invalid)",
+        ["reason"],
+        registry=registry,
+    )
+    for reason, n in sorted(service.refusals.items()):
+        refused.labels(reason).set(n)
+    removed = Gauge(
+        "hymy_feedback_redactions",
+        "Personal details removed from texts since this web process started, by kind",
+        ["kind"],
+        registry=registry,
+    )
+    for kind, n in sorted(service.redactions.items()):
+        removed.labels(kind).set(n)
+    assigned = Gauge(
+        "hymy_themes_assigned",
+        "Texts given themes since this web process started, by method",
+        ["method"],
+        registry=registry,
+    )
+    for method, n in sorted(service.themes.assigned.items()):
+        assigned.labels(method).set(n)
+    Gauge(
+        "hymy_themes_failures",
+        "Times the configured theme method failed and the built-in one assigned instead",
+        registry=registry,
+    ).set(service.themes.failures)

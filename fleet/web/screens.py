@@ -67,6 +67,10 @@ def fill_demo(store: SqlFleetStore) -> None:
                 for i in range(1, 25)
             )
             store.add_vote_batches([VoteBatch(device, 1, votes)], seen)
+    from sim.history import fill_feedback
+    from sim.patients import DEMO_UNITS
+
+    fill_feedback(store, [u for u in DEMO_UNITS if u.unit == "kontiolahti-tk-vastaanotto"], 56)
     reason = "scale faces4 has 4 answers but this terminal has 5 buttons"
     store.record_config_report(ConfigReport("hymy-lieksa-1", 1, "rejected", reason), now)
     store.count_rejection("invalid", "hymy-joensuu-1", "vote 12: answer 14 is outside the scale nps11", now - _MIN)
@@ -84,7 +88,7 @@ def main_pages(store: SqlFleetStore) -> list[str]:
         pages += [f"/results/{region.id}", f"/public/{region.code}"]
     if unit is not None:
         pages += [f"/results/{unit.id}", f"/public/{unit.code}", f"/public/{unit.code}/widget"]
-        pages += [f"/results/{unit.id}/report", "/alerts/"]
+        pages += [f"/results/{unit.id}/report", f"/texts/{unit.id}", f"/f/{unit.code}", "/alerts/"]
         pages += [f"/org/{unit.id}", f"/org/{unit.id}/edit"]
     pages.append("/terminals")
     if terminal is not None:

@@ -89,6 +89,19 @@ class Settings:
     terminal_broker_tls: bool = True
     #: Refused enrolment requests allowed per address in 15 minutes (then 429 until the window passes).
     enrol_attempts: int = 20
+    #: Open feedback: answers the form accepts per unit in 10 minutes, and per address in 10 minutes
+    #: (addresses are counted in memory under a keyed hash that changes every restart, never stored);
+    #: beyond either the form says "try again later" and stores nothing.
+    feedback_per_unit: int = 300
+    feedback_per_address: int = 10
+    #: Longest free text the form takes, in characters.
+    feedback_max_text: int = 1500
+    #: The theme step: "builtin" (offline, on this server) or "openai" (the county's own
+    #: OpenAI-compatible service at themes_url, with themes_model; its key in themes_api_key).
+    themes_method: str = "builtin"
+    themes_url: str = ""
+    themes_model: str = ""
+    themes_api_key: str = field(default="", repr=False)
 
     def send_settings(self) -> Any:
         """How alerts are sent (fleet.alertsend.SendSettings), from the settings of the same names."""
@@ -150,4 +163,9 @@ def load_settings(file: Path | None = None, environ: Mapping[str, str] | None = 
     }
     settings = replace(settings, **from_env)
     chosen = {k: _coerce(k, v, kinds[k], "option", least[k]) for k, v in given.items() if v is not None and k in kinds}
-    return replace(settings, **chosen)
+    settings = replace(settings, **chosen)
+    if settings.themes_method not in ("builtin", "openai"):
+        raise SettingsError(f"themes_method must be builtin or openai, got {settings.themes_method[:40]!r}")
+    if settings.themes_method == "openai" and not (settings.themes_url and settings.themes_model):
+        raise SettingsError("themes_method openai needs themes_url and themes_model")
+    return settings

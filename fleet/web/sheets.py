@@ -9,14 +9,13 @@ code.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from ..accounts import ADMIN, LANGUAGES, MANAGER
-from ..content import default_config_doc
+from ..configs import unit_resolution
 from ..org import UNIT, OrgNode
 from ..sheets import (
     LABELS_3X7,
@@ -27,7 +26,6 @@ from ..sheets import (
     poster,
     sheet_count,
     sticker_sheet,
-    unit_resolution,
 )
 from . import extension, scope
 from .access import STAFF, allow, me
@@ -113,14 +111,7 @@ def _unit_sheet(node_id: int) -> tuple[OrgNode, str, str | None]:
     lang = request.args.get("lang") or language()
     if lang not in LANGUAGES:
         abort(404)
-    configs = extension("configs")
-    resolution = unit_resolution(configs.assignments(), t, unit)
-    doc: dict[str, Any] = default_config_doc(None)
-    if resolution.set_id is not None:
-        found = configs.get_set(resolution.set_id)
-        current = None if found is None or found.current is None else configs.version(found.id, found.current)
-        if current is not None:  # else assigned but never published: its terminals get the default
-            doc = current.doc
+    doc = extension("configs").unit_doc(unit, t)
     return unit, lang, feedback_address(doc)
 
 

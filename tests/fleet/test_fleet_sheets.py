@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from fleet.configs import Resolution
+from fleet.configs import Resolution, unit_resolution
 from fleet.org import Tree
-from fleet.sheets import LABELS_3X7, PosterTexts, claim_url, label_sheet, poster, qr_matrix, unit_resolution
+from fleet.sheets import LABELS_3X7, PosterTexts, claim_url, label_sheet, poster, qr_matrix
 from protocol import TerminalState
 
 from .conftest import NOON

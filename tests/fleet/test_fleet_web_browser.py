@@ -33,6 +33,7 @@ from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 from fleet.db.accounts import Accounts  # noqa: E402
+from fleet.db.feedback import Answer  # noqa: E402
 from fleet.db.store import SqlFleetStore  # noqa: E402
 from fleet.web.server import WebServer  # noqa: E402
 from protocol import Heartbeat, TerminalState  # noqa: E402
@@ -73,6 +74,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         # Answers over the last weeks, enough for every chart and table of the results pages.
         seen = [(now - (i % 20 + 1) * 86_400_000 - i * 60_000, (i * 7) % 11, {}) for i in range(120)]
         store_votes(fleet, "pi-a11y", "kaukajarvi", seen)
+        service = fleet.app.extensions["hymy_feedback"]
+        for lang, text in (("fi", "Odotin tunnin, mutta hoitaja oli ystävällinen."), ("en", "Parking was hard.")):
+            service.records.add(Answer("kaukajarvi", None, lang, "thl-nps", "nps11", 6, "client", text))
+        service.themes.assign_pending()
         server = WebServer(fleet.app, "127.0.0.1", 0)
         server.start()
         try:
@@ -175,6 +180,7 @@ def main_pages(site: Site) -> dict[str, str]:
         "results-unit": f"/results/{f.unit.id}",
         "results-region": f"/results/{f.region.id}?period=week",
         "results-report": f"/results/{f.unit.id}/report?from={month}&to={month}",
+        "texts-unit": f"/texts/{f.unit.id}",
     }
 
 
@@ -196,6 +202,7 @@ PAGE_NAMES = [
     "results-unit",
     "results-region",
     "results-report",
+    "texts-unit",
 ]
 #: The residents' pages, opened signed out.
 PUBLIC_PAGES = ["/public/", "/public/pirkanmaa", "/public/kaukajarvi", "/public/kaukajarvi/widget"]
@@ -392,6 +399,8 @@ SHOT_PAGES = [
     "public-UNIT",
     "public-UNIT-widget",
     "results-N-report",
+    "texts-N",
+    "f-UNIT",
     "alerts",
     "org",
     "org-N",

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,38 @@ def test_demo_runs_its_fleet_on_postgresql_when_given_a_url(tmp_path: Path, post
     assert pressed == stored == shown > 0 and (queued, rejected) == (0, 0), out
     past = re.search(r"history: +([\d,]+) answers of the past 60 days", out)
     assert past, out  # the web's results get a history; the figures above are the live terminals' alone
+    texts = re.search(r"([\d,]+) open-feedback answers with texts", out)
+    assert texts, out  # and the units' open-feedback pages get scored texts (each one a web vote)
     with SqlFleetStore(postgres_url) as store:
-        assert store.vote_count() == stored + int(past.group(1).replace(",", ""))
+        history = int(past.group(1).replace(",", "")) + int(texts.group(1).replace(",", ""))
+        assert store.vote_count() == stored + history
+
+
+def test_the_demos_qr_codes_open_a_working_feedback_form(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = demo(
+        tmp_path, "--duration", "15", "--port", str(free_port()), "--web-port", str(free_port()), "--data", str(data)
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("feedback:"):
+            break
+    else:
+        pytest.fail("".join(seen))
+    url = line.split()[1]
+    with urllib.request.urlopen(url, timeout=10) as page:  # the unit's form: its question and a Send button
+        html = page.read().decode()
+    assert "Kuinka todennäköisesti" in html and 'name="answer"' in html
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    # Every terminal's configuration carries its own unit's form as the thank-you QR code.
+    with SqlFleetStore(data / "fleet.db") as store:
+        docs = {t.device: store.get_config(t.device) for t in store.terminals()}
+        urls = {d: c.doc["feedback_url"] for d, c in docs.items() if c is not None}
+        units = {t.device: t.unit for t in store.terminals()}
+    assert urls and all(u == url.rsplit("/", 1)[0] + f"/{units[d]}" for d, u in urls.items()), urls
 
 
 def test_demo_falls_back_to_a_free_port_and_keeps_data_when_asked(tmp_path: Path) -> None:

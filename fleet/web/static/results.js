@@ -50,13 +50,16 @@
 
   function build(spec, box) {
     var kind = spec.kind;
-    if (kind !== 'trend' && kind !== 'bars' && kind !== 'ranges') {
+    if (kind !== 'trend' && kind !== 'bars' && kind !== 'ranges' && kind !== 'stacked') {
       return null;
     }
     var labels = Array.isArray(spec.labels) ? spec.labels.map(String) : [];
     var n = labels.length;
     if (!n) {
       return null;
+    }
+    if (kind === 'stacked') {
+      return stacked(spec, labels, n);
     }
     var fmt = numberFormat();
     var num = function (x) { return x === null || x === undefined ? '' : fmt.format(x); };
@@ -227,6 +230,41 @@
               }
             }
           }
+        }
+      }
+    };
+  }
+
+  // Stacked bars, one stack per label (a theme's texts by tone): spec.stacks is
+  // [{label, values, colour}], colours chosen server-side with a pattern-free, labelled legend.
+  function stacked(spec, labels, n) {
+    var stacks = Array.isArray(spec.stacks) ? spec.stacks : [];
+    var datasets = stacks.map(function (st) {
+      var colour = /^#[0-9a-fA-F]{6}$/.test(String(st.colour)) ? String(st.colour) : MAIN;
+      return {
+        type: 'bar', label: String(st.label || ''), data: series(st.values, n),
+        backgroundColor: colour, borderColor: '#ffffff', borderWidth: 1, pointStyle: 'rect'
+      };
+    });
+    var valueLabel = spec.value_label ? String(spec.value_label) : '';
+    return {
+      type: 'bar',
+      data: { labels: labels, datasets: datasets },
+      options: {
+        indexAxis: 'y',
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        devicePixelRatio: Math.max(window.devicePixelRatio || 1, 2),
+        locale: document.documentElement.lang || undefined,
+        scales: {
+          x: { stacked: true, beginAtZero: true, title: { display: !!valueLabel, text: valueLabel, color: INK },
+               grid: { color: GRID }, ticks: { color: INK, precision: 0 } },
+          y: { stacked: true, grid: { display: false }, ticks: { color: INK } }
+        },
+        plugins: {
+          legend: { display: true, position: 'bottom', labels: { color: INK, usePointStyle: true, padding: 16 } },
+          tooltip: { mode: 'index', intersect: false }
         }
       }
     };
