@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from protocol import ProtocolError
 
-from ..configs import TEMPLATES, Resolution, check_doc, resolve, terminal_doc, unit_resolution
+from ..configs import TEMPLATES, Resolution, check_doc, resolve, terminal_doc, unit_feedback_url, unit_resolution
 from ..content import default_config_doc
 from ..errors import ConfigError
 from ..org import OrgNode, Tree
@@ -302,9 +302,10 @@ class Configurations:
             self.org.tree(), self.assignments(), self.org.current_placements(), {cs.id: cs.name for cs in sets}, current
         )
 
-    def unit_doc(self, unit: OrgNode, tree: Tree | None = None) -> dict[str, Any]:
+    def unit_doc(self, unit: OrgNode, tree: Tree | None = None, address_code: str | None = None) -> dict[str, Any]:
         """The document the unit as a whole runs (the nearest assignment from the unit up; a
-        terminal's or location's own may differ): what its poster and its feedback form follow."""
+        terminal's or location's own may differ): what its poster and its feedback form follow.
+        ``address_code``: the code ``{unit}`` in the feedback address becomes (a location's poster)."""
         resolution = unit_resolution(self.assignments(), tree or self.org.tree(), unit)
         base = default_config_doc(None)
         if resolution.set_id is not None:
@@ -313,7 +314,10 @@ class Configurations:
             if current is not None:  # else assigned but never published: its terminals get the default
                 base = current.doc
         try:
-            return terminal_doc(base, unit)
+            doc = terminal_doc(base, unit)
+            if address_code is not None and base.get("feedback_url"):
+                doc["feedback_url"] = unit_feedback_url(base["feedback_url"], address_code)
+            return doc
         except ProtocolError:  # the unit's own hours no longer validate: the set's document as it is
             doc = dict(base)
             doc["unit"] = unit.code

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from ..accounts import ADMIN, LANGUAGES, MANAGER
 from ..configs import unit_resolution
-from ..org import UNIT, OrgNode
+from ..org import LOCATION, UNIT, OrgNode
 from ..sheets import (
     LABELS_3X7,
     PosterTexts,
@@ -78,7 +78,7 @@ def labels() -> Response:
 @allow(*STAFF)
 def unit_poster(node_id: int) -> Response | tuple[str, int]:
     """The unit's A4 poster in ``?lang=`` (fi, sv, en; default the page's language)."""
-    unit, lang, url = _unit_sheet(node_id)
+    unit, lang, url, name, code = _unit_sheet(node_id)
     if url is None:
         return _no_address(unit)
     with force_locale(LOCALES[lang]):
@@ -86,33 +86,40 @@ def unit_poster(node_id: int) -> Response | tuple[str, int]:
             invitation=_("Tell us how we did — scan the code"),
             notice=_("Do not write health or identity information"),
         )
-        title = _("Feedback poster: %(unit)s", unit=unit.name(lang))
-    return _svg(poster(unit.name(lang), url, lang, texts, title), f"hymy-poster-{unit.code}-{lang}.svg")
+        title = _("Feedback poster: %(unit)s", unit=name)
+    return _svg(poster(name, url, lang, texts, title), f"hymy-poster-{code}-{lang}.svg")
 
 
 @bp.get("/units/<int:node_id>/stickers.svg")
 @allow(*STAFF)
 def unit_stickers(node_id: int) -> Response | tuple[str, int]:
     """A sheet of small stickers (the code and the unit's name) in ``?lang=``."""
-    unit, lang, url = _unit_sheet(node_id)
+    unit, lang, url, name, code = _unit_sheet(node_id)
     if url is None:
         return _no_address(unit)
     with force_locale(LOCALES[lang]):
-        title = _("Feedback stickers: %(unit)s", unit=unit.name(lang))
-    return _svg(sticker_sheet(unit.name(lang), url, lang, title), f"hymy-stickers-{unit.code}-{lang}.svg")
+        title = _("Feedback stickers: %(unit)s", unit=name)
+    return _svg(sticker_sheet(name, url, lang, title), f"hymy-stickers-{code}-{lang}.svg")
 
 
-def _unit_sheet(node_id: int) -> tuple[OrgNode, str, str | None]:
-    """The unit (inside the person's part, else 404), the sheet's language and its feedback address."""
+def _unit_sheet(node_id: int) -> tuple[OrgNode, str, str | None, str, str]:
+    """The unit (inside the person's part, else 404), the sheet's language, its feedback address, and
+    the name and code the sheet carries. A location's sheet follows its unit's configuration and
+    carries the location's own address (``{unit}`` in the address becomes the location's code: its
+    answers go to the unit and note the location)."""
     t = scope.tree()
-    unit = scope.node_or_404(t, node_id)
-    if unit.kind != UNIT or unit.archived:
+    node = scope.node_or_404(t, node_id)
+    if node.kind not in (UNIT, LOCATION) or node.archived:
+        abort(404)
+    unit = node if node.kind == UNIT else t.unit_of(node.id)
+    if unit is None or unit.archived:
         abort(404)
     lang = request.args.get("lang") or language()
     if lang not in LANGUAGES:
         abort(404)
-    doc = extension("configs").unit_doc(unit, t)
-    return unit, lang, feedback_address(doc)
+    doc = extension("configs").unit_doc(unit, t, address_code=node.code)
+    name = unit.name(lang) if node is unit else f"{unit.name(lang)} · {node.name(lang)}"
+    return unit, lang, feedback_address(doc), name, node.code
 
 
 def _no_address(unit: OrgNode) -> tuple[str, int]:

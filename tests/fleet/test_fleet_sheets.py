@@ -267,3 +267,20 @@ def test_a_poster_follows_the_unit_s_own_set_over_the_area_s(fleet_web: Fleet) -
     _feedback_set(fleet_web, f"node:{fleet_web.unit.id}", url="https://palaute.example.fi/own")
     root = _sheet(fleet_web.client("admin").get(f"/sheets/units/{fleet_web.unit.id}/poster.svg"))
     assert _codes(root) == [qr_matrix("https://palaute.example.fi/own")]
+
+
+def test_each_unit_and_location_poster_carries_its_own_form_address_from_one_set(fleet_web: Fleet) -> None:
+    _feedback_set(fleet_web, f"node:{fleet_web.region.id}", "https://hymy.example.fi/f/{unit}")
+    lab = fleet_web.org.add(
+        "test", "location", fleet_web.unit.id, "kaukajarvi-lab", name_fi="Laboratorio", name_en="Laboratory"
+    )
+    admin = fleet_web.client("admin")
+    unit_poster = _sheet(admin.get(f"/sheets/units/{fleet_web.unit.id}/poster.svg?lang=en"))
+    assert _codes(unit_poster) == [qr_matrix("https://hymy.example.fi/f/kaukajarvi")]
+    other = _sheet(admin.get(f"/sheets/units/{fleet_web.other_unit.id}/poster.svg?lang=en"))
+    assert _codes(other) == [qr_matrix("https://hymy.example.fi/f/hervanta-oral")]
+    response = admin.get(f"/sheets/units/{lab.id}/stickers.svg?lang=en")
+    assert response.headers["Content-Disposition"] == 'inline; filename="hymy-stickers-kaukajarvi-lab-en.svg"'
+    stickers = _sheet(response)
+    assert set(map(str, _codes(stickers))) == {str(qr_matrix("https://hymy.example.fi/f/kaukajarvi-lab"))}
+    assert any("Laboratory" in t for t in _texts(stickers))
