@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .db.feedback import Answer, FeedbackRecords
+from .errors import StoreError
 from .redact import KINDS, redact
 from .themes.model import Example, Text, ThemeError, ThemeMethod
 
@@ -211,5 +212,7 @@ class FeedbackService:
             try:
                 while self.themes.assign_pending():
                     pass
+            except StoreError as exc:  # the database is away (or closed at shutdown): texts stay pending
+                log.warning("assigning themes paused: %s", exc)
             except Exception:  # a theme failure never stops the form; texts stay pending and are retried
                 log.exception("assigning themes failed; the texts stay pending")

@@ -289,3 +289,42 @@ def test_the_form_works_without_javascript_and_labels_every_control(fleet: Fleet
     labelled = set(re.findall(r'<label for="([^"]+)"', html))
     assert ids and ids <= labelled
     assert "Do not write health information" in html
+
+
+def test_staff_read_and_correct_only_their_own_units_texts(fleet: Fleet) -> None:
+    phone = fleet.app.test_client()
+    assert answer(phone, "kaukajarvi", {"answer": "4", "text": "Parkkipaikkoja ei ollut."}).status_code == 303
+    assert answer(phone, "hervanta-oral", {"answer": "9", "text": "Hammaslääkäri oli taitava."}).status_code == 303
+    by_unit = {r.unit: r for r in _rows(fleet, feedback)}
+    ours, theirs = by_unit["kaukajarvi"], by_unit["hervanta-oral"]
+    manager, viewer = fleet.client("manager"), fleet.client("viewer")
+    page = manager.get(f"/texts/{fleet.unit.id}").get_data(as_text=True)
+    assert "Parkkipaikkoja ei ollut." in page and "Hammaslääkäri" not in page and "Correct the themes" in page
+    area = manager.get(f"/texts/{fleet.area.id}").get_data(as_text=True)
+    assert "Parkkipaikkoja ei ollut." in area  # an area's page holds its units' texts
+    assert manager.get(f"/texts/{fleet.other_unit.id}").status_code == 404  # outside the manager's part
+    # A text of another part cannot be corrected through one's own unit's address either.
+    path = f"/texts/{fleet.unit.id}/{theirs.id}"
+    token = csrf(manager, f"/texts/{fleet.unit.id}")
+    assert manager.post(path, data={"csrf_token": token, "theme": "care", "tone": "positive"}).status_code == 404
+    # Viewers read but do not correct.
+    assert "Parkkipaikkoja ei ollut." in viewer.get(f"/texts/{fleet.unit.id}").get_data(as_text=True)
+    assert "Correct the themes" not in viewer.get(f"/texts/{fleet.unit.id}").get_data(as_text=True)
+    refused = viewer.post(f"/texts/{fleet.unit.id}/{ours.id}", data={"theme": "parking", "tone": "negative"})
+    assert refused.status_code in (400, 403)
+    # The manager's correction is kept, shown with who made it, and audited without the text.
+    done = manager.post(
+        f"/texts/{fleet.unit.id}/{ours.id}",
+        data={"csrf_token": token, "theme": ["parking", "facilities"], "tone": "negative"},
+    )
+    assert done.status_code == 303
+    corrected = _records(fleet).text(ours.id)
+    assert (
+        corrected is not None and corrected.themes == ("facilities", "parking") and corrected.corrected_by == "manager"
+    )
+    assert "corrected by manager" in manager.get(f"/texts/{fleet.unit.id}").get_data(as_text=True)
+    audit = fleet.client("admin").get("/audit").get_data(as_text=True)
+    assert f"feedback:{ours.id}" in audit and "Parkkipaikkoja" not in audit
+    # Narrowed to one theme, the page lists only that theme's texts.
+    narrowed = manager.get(f"/texts/{fleet.area.id}?theme=care").get_data(as_text=True)
+    assert "Parkkipaikkoja ei ollut." not in narrowed
