@@ -21,6 +21,7 @@ import logging
 import secrets
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,12 @@ WINDOW_S = 600.0
 #: Refusal reasons, counted for /metrics.
 RATE_UNIT, RATE_ADDRESS, HONEYPOT, INVALID = "rate_unit", "rate_address", "honeypot", "invalid"
 REFUSALS = (RATE_UNIT, RATE_ADDRESS, HONEYPOT, INVALID)
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters but line breaks and tabs (a NUL would be refused by
+    PostgreSQL, and none of them is anything a person typed to be read)."""
+    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
 
 
 class FormThrottle:
@@ -172,7 +179,7 @@ class FeedbackService:
 
     def submit(self, answer: Answer) -> int:
         """Redact the text, store the answer, and wake the theme worker; returns the answer's id."""
-        text = (answer.text or "").strip()
+        text = printable(answer.text or "").strip()
         redactions = 0
         if text:
             red = redact(text)

@@ -328,3 +328,10 @@ def test_staff_read_and_correct_only_their_own_units_texts(fleet: Fleet) -> None
     # Narrowed to one theme, the page lists only that theme's texts.
     narrowed = manager.get(f"/texts/{fleet.area.id}?theme=care").get_data(as_text=True)
     assert "Parkkipaikkoja ei ollut." not in narrowed
+
+
+def test_control_characters_are_dropped_and_the_rest_is_kept_on_every_engine(fleet: Fleet) -> None:
+    typed = "Hyvä\x00 palvelu\x07\r\nKiitos\tpaljon 😊"
+    assert answer(fleet.app.test_client(), "kaukajarvi", {"answer": "10", "text": typed}).status_code == 303
+    (row,) = _rows(fleet, feedback)
+    assert row.text == "Hyvä palvelu\nKiitos\tpaljon 😊"
