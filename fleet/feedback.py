@@ -112,12 +112,13 @@ class Themes:
     def builtin(self) -> BuiltinThemes:
         """The built-in method, retrained when staff corrections changed since it was trained (imported
         here: scikit-learn loads only in a process that assigns themes)."""
-        from .themes.builtin import BuiltinThemes, shipped
+        from .themes.builtin import BuiltinThemes, shipped, shipped_model
 
         with self._lock:
             count = self.records.correction_count()
             if self._builtin is None or count != self._trained_on:
-                self._builtin = BuiltinThemes(shipped("train"), self.records.corrections())
+                corrections = self.records.corrections()
+                self._builtin = BuiltinThemes(shipped("train"), corrections) if corrections else shipped_model()
                 self._trained_on = count
             return self._builtin
 

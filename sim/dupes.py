@@ -32,7 +32,10 @@ class Duplicator:
         self.windows = 0
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hymy-sim-dupes-{seed}")
         login.apply(self._client)
+        #: Set once the broker has granted the subscription: only then is every batch captured.
+        self.subscribed = threading.Event()
         self._client.on_connect = lambda c, *_a: c.subscribe(VOTES_FILTER, qos=1)
+        self._client.on_subscribe = lambda *_a: self.subscribed.set()
         self._client.on_message = self._on_message
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(1, 2)

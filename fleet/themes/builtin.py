@@ -17,6 +17,7 @@ that was corrected once stays corrected.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -216,6 +217,20 @@ class BuiltinThemes:
             if sim >= best_sim:
                 best, best_sim = example, sim
         return best
+
+
+_SHIPPED_LOCK = threading.Lock()
+_shipped: BuiltinThemes | None = None
+
+
+def shipped_model() -> BuiltinThemes:
+    """The built-in method trained on the shipped texts alone, trained once per process (every fleet
+    without corrections, and every web app in the tests, shares it)."""
+    global _shipped
+    with _SHIPPED_LOCK:
+        if _shipped is None:
+            _shipped = BuiltinThemes(shipped("train"))
+        return _shipped
 
 
 def _cosine(a: Any, b: Any) -> float:

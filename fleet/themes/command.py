@@ -40,14 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _configured(settings_file: Path | None) -> ThemeMethod:
     from ..web.settings import load_settings
-    from .builtin import BuiltinThemes, shipped
+    from .builtin import shipped_model
 
     settings = load_settings(settings_file)
     if settings.themes_method == "openai":
         from .openai import OpenAISettings, OpenAIThemes
 
         return OpenAIThemes(OpenAISettings(settings.themes_url, settings.themes_model, settings.themes_api_key))
-    return BuiltinThemes(shipped("train"))
+    return shipped_model()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections import Counter
 from contextlib import redirect_stdout
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from fleet.__main__ import main as fleet_main
 from fleet.db.feedback import Answer, FeedbackRecords
 from fleet.db.store import SqlFleetStore
 from fleet.feedback import Themes, ThemeSettings
-from fleet.themes.builtin import BuiltinThemes, read_examples, shipped
+from fleet.themes.builtin import BuiltinThemes, read_examples, shipped, shipped_model
 from fleet.themes.evaluate import evaluate
 from fleet.themes.model import THEMES, TONES, Text
 
@@ -26,10 +25,9 @@ ai_service = ai.ai_service  # the fake county AI service fixture, shared
 LANGS = ("fi", "sv", "en")
 
 
-@cache
 def trained() -> BuiltinThemes:
-    """The built-in method as the fleet trains it with no corrections (trained once per test run)."""
-    return BuiltinThemes(shipped("train"))
+    """The built-in method as the fleet trains it with no corrections (trained once per process)."""
+    return shipped_model()
 
 
 def test_the_evaluation_set_has_300_texts_across_the_three_languages_apart_from_the_training_set() -> None:

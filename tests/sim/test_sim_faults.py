@@ -95,7 +95,7 @@ def test_captured_batches_are_delivered_again_out_of_order(mosquitto: MosquittoB
     pub.connect(mosquitto.host, mosquitto.port)
     pub.loop_start()
     try:
-        wait_until(lambda: dup._client.is_connected(), 5, "the duplicator to connect")
+        wait_until(dup.subscribed.is_set, 5, "the duplicator's subscription")
         dup.open_window()
         for i in range(9):
             pub.publish("hymy/v1/t-1/votes", str(i).encode(), qos=1).wait_for_publish(5)
