@@ -110,8 +110,10 @@ class FleetStore(Protocol):
         last_day: date | None = None,
         unit: str | None = None,
         units: Collection[str] | None = None,
+        channel: str | None = None,
     ) -> list[AnswerCounts]:
-        """Answer counts per unit, question and scale over a period of days (summed by the database)."""
+        """Answer counts per unit, question and scale over a period of days (summed by the database);
+        ``channel``: only the answers given there (``terminal``, ``web``)."""
         ...
 
     def vote_totals(self) -> tuple[int, int]:

@@ -26,6 +26,8 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from fleet.db.accounts import Accounts
+from fleet.db.feedback import WEB_DEVICE
+from fleet.db.rollup import TERMINAL
 from fleet.db.store import SqlFleetStore
 from fleet.ingest import Ingest
 from fleet.results import scores_by_unit
@@ -210,7 +212,7 @@ def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals, past: int = 
         online=sum(1 for t in terminals if t.online),
         configured=sum(1 for t in terminals if t.desired_version is not None and not t.lags),
         pressed=totals.pressed,
-        stored=reader.vote_count() - past,
+        stored=reader.vote_count() - reader.vote_count(WEB_DEVICE) - past,  # the terminals' own
         queued=totals.queued,
         rejected=rejections,
     )
@@ -238,7 +240,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             past = fill_history(store, placed, units, args.history_days, seed=args.seed).total
             print(f"history:   {past:,} answers of the past {args.history_days} days, for the web's results", file=out)
             texts = fill_feedback(store, units, args.history_days, seed=args.seed)
-            past += texts  # each scored, so each is a vote too: not the live terminals' own
             print(f"           {texts:,} open-feedback answers with texts, behind the units' QR codes", file=out)
         today = datetime.now(ZoneInfo(DEFAULT_TZ)).date()
         _serve_web(fleet_db, stack, out, web_port, units[0].unit)
@@ -273,7 +274,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         final = _frame(reader, ingest, sims, names, time.monotonic() - started, today, past)
         view.show(final, final=True)
         health = _health(ingest, reader, sims, past)
-        shown = sum(s.n for s in scores_by_unit(reader.answer_counts(first_day=today)).values())
+        shown = sum(s.n for s in scores_by_unit(reader.answer_counts(first_day=today, channel=TERMINAL)).values())
         misuse = reader.vote_count() - reader.vote_count(include_misuse=False)
         why = "Ctrl-C" if stop.signal == signal.SIGINT else "SIGTERM" if stop.signal is not None else "time is up"
         print(
@@ -299,7 +300,7 @@ def _frame(
 ) -> str:
     """One screenful: today's results (the live terminals'; the history is for the web) and the
     fleet's health line."""
-    scores = scores_by_unit(reader.answer_counts(first_day=today))
+    scores = scores_by_unit(reader.answer_counts(first_day=today, channel=TERMINAL))
     return render_results(scores, names, elapsed) + "\n" + _health(ingest, reader, sims, past).line()
 
 

@@ -198,7 +198,13 @@ def spans_of(first: date | None, last: date | None) -> list[tuple[bool, date | N
 
 
 def _counts_query(
-    table: sa.Table, by_day: bool, include_misuse: bool, lo: date | None, hi: date | None, wanted: list[str] | None
+    table: sa.Table,
+    by_day: bool,
+    include_misuse: bool,
+    lo: date | None,
+    hi: date | None,
+    wanted: list[str] | None,
+    channel: str | None = None,
 ) -> sa.Select[Any]:
     """Sums of a rollup table's counts per (unit, question, scale[, day], answer) over [lo, hi).
 
@@ -221,6 +227,8 @@ def _counts_query(
         query = query.where(r.day >= lo)
     if hi is not None:
         query = query.where(r.day < hi)
+    if channel is not None:
+        query = query.where(r.channel == channel)
     if wanted is not None:
         # Written as two branches, so the units' own rows are ranges of the rollup's key.
         # A unit's own rows have device "": saying so lets the key's prefix narrow the read.
@@ -697,14 +705,16 @@ class SqlFleetStore:
         last_day: date | None = None,
         unit: str | None = None,
         units: Collection[str] | None = None,
+        channel: str | None = None,
     ) -> list[AnswerCounts]:
         """Answer counts per unit, question and scale over a period of days (inclusive), summed by the
         database: whole months from the monthly rollup, the ragged ends from the daily one. A
-        dashboard's table of units, one row per figure; arguments as daily_counts'."""
+        dashboard's table of units, one row per figure; arguments as daily_counts', and ``channel``:
+        only the answers given there."""
         spans = [
             (monthly_rollup if months else daily_rollup, lo, hi) for months, lo, hi in spans_of(first_day, last_day)
         ]
-        groups = self._counts(False, include_misuse, spans, unit, units)
+        groups = self._counts(False, include_misuse, spans, unit, units, channel)
         return [AnswerCounts(u, q, s, counts, uncertain) for (u, q, s, _), (counts, uncertain) in groups]
 
     def _counts(
@@ -714,6 +724,7 @@ class SqlFleetStore:
         spans: list[tuple[sa.Table, date | None, date | None]],
         unit: str | None,
         units: Collection[str] | None,
+        channel: str | None = None,
     ) -> list[tuple[tuple[str | None, str, str, date | None], tuple[tuple[int, ...], int]]]:
         """Sum rollup rows per (unit, question, scale[, day], answer) over spans [lo, hi) of their tables."""
         wanted = (
@@ -723,7 +734,7 @@ class SqlFleetStore:
         with self._read() as conn:
             for table, lo, hi in spans:
                 for unit_, question, scale, day_, answer, count, uncertain_ in conn.execute(
-                    _counts_query(table, by_day, include_misuse, lo, hi, wanted)
+                    _counts_query(table, by_day, include_misuse, lo, hi, wanted, channel)
                 ):
                     sc = SCALES.get(scale)
                     if sc is None or not 0 <= answer < sc.size:  # cannot happen: the codec checked both

@@ -27,7 +27,7 @@ from protocol.messages import ROLES
 from protocol.scales import SCALES
 
 from ..db.feedback import Answer
-from ..feedback import HONEYPOT, INVALID, FeedbackService
+from ..feedback import HONEYPOT, INVALID, RATE_ADDRESS, FeedbackService
 from ..org import LOCATION, UNIT, OrgNode
 from . import extension
 from .access import public
@@ -115,7 +115,9 @@ def _own_texts() -> dict[str, str]:
             "contact the unit."
         ),
         "text_hint": _(
-            "Identity codes, phone numbers, e-mail and street addresses are removed before the text is saved."
+            "At most %(n)s characters. Identity codes, phone numbers, e-mail and street addresses are removed "
+            "before the text is saved.",
+            n=limit,
         ),
         "send": _("Send"),
         "too_long": _("The text is too long: at most %(n)s characters.", n=limit),
@@ -124,6 +126,9 @@ def _own_texts() -> dict[str, str]:
         "again": _("Give more feedback"),
         "busy_title": _("Please try again later"),
         "busy_body": _("The form has received very many answers in a short time and takes no more for a while."),
+        "busy_address": _(
+            "Very many answers have come from your network in a short time. Please try again in a few minutes."
+        ),
         "languages": _("Language"),
         "skip": _("Skip to the form"),
         "nps_low": _("Not at all likely"),
@@ -243,8 +248,9 @@ def send(code: str) -> Response | BaseResponse:
         svc.refuse(INVALID)
         chosen = {"answer": raw, "role": role or "", "text": text}
         return _page("feedback/form.html", f, 400, chosen=chosen, errors=errors)
-    if svc.admit(f.unit.code, request.remote_addr or "") is not None:
-        return _page("feedback/busy.html", f, 429)
+    refused = svc.admit(f.unit.code, request.remote_addr or "")
+    if refused is not None:
+        return _page("feedback/busy.html", f, 429, by_address=refused == RATE_ADDRESS)
     svc.submit(
         Answer(
             unit=f.unit.code,

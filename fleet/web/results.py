@@ -39,7 +39,7 @@ ROLE_LABELS = {
     "client": _l("Client"),
     "relative": _l("Relative"),
     "other": _l("Other"),
-    "": _l("Not asked"),
+    "": _l("Not asked or not answered"),
 }
 CHANNEL_LABELS = {"terminal": _l("Terminal in the waiting room"), "web": _l("Feedback form (QR code)")}
 #: The role filter's values in the address ("none": the terminal did not ask).

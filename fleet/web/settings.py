@@ -90,10 +90,11 @@ class Settings:
     #: Refused enrolment requests allowed per address in 15 minutes (then 429 until the window passes).
     enrol_attempts: int = 20
     #: Open feedback: answers the form accepts per unit in 10 minutes, and per address in 10 minutes
-    #: (addresses are counted in memory under a keyed hash that changes every restart, never stored);
+    #: (addresses are counted in memory under a keyed hash that changes every restart, never stored;
+    #: a ward's Wi-Fi or a mobile operator puts many phones behind one address, hence not fewer);
     #: beyond either the form says "try again later" and stores nothing.
     feedback_per_unit: int = 300
-    feedback_per_address: int = 10
+    feedback_per_address: int = 20
     #: Longest free text the form takes, in characters.
     feedback_max_text: int = 1500
     #: The theme step: "builtin" (offline, on this server) or "openai" (the county's own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -101,11 +103,20 @@ def test_the_demos_qr_codes_open_a_working_feedback_form(tmp_path: Path) -> None
     else:
         pytest.fail("".join(seen))
     url = line.split()[1]
-    with urllib.request.urlopen(url, timeout=10) as page:  # the unit's form: its question and a Send button
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with browser.open(url, timeout=10) as page:  # the unit's form: its question and a Send button
         html = page.read().decode()
     assert "Kuinka todennäköisesti" in html and 'name="answer"' in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token, html
+    form = urllib.parse.urlencode({"csrf_token": token.group(1), "answer": "9", "text": "Kiitos!"}).encode()
+    with browser.open(url, data=form, timeout=10) as sent:
+        assert "/thanks" in sent.url
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    # The summary is the terminals' own: the form's answer is not a press that went missing or appeared.
+    pressed, stored, shown, queued, rejected = summary(out)
+    assert pressed == stored == shown > 0, out
     # Every terminal's configuration carries its own unit's form as the thank-you QR code.
     with SqlFleetStore(data / "fleet.db") as store:
         docs = {t.device: store.get_config(t.device) for t in store.terminals()}
