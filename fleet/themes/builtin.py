@@ -16,14 +16,11 @@ that was corrected once stays corrected.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 import numpy as np
-import snowballstemmer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, cross_val_predict
@@ -31,20 +28,16 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import FunctionTransformer
 
 from .examples import read_examples, shipped
+from .keywords import NEGATION_SPAN, WORD, KeywordThemes, stemmer
 from .model import THEMES, TONES, Assignment, Example, Text
 
 __all__ = ["BuiltinThemes", "read_examples", "shipped"]
 
-#: Languages with their own stemmer; any other language is lower-cased words and n-grams only.
-STEMMERS = {"fi": "finnish", "sv": "swedish", "en": "english"}
 #: Words that negate what follows (a few words on).
 NEGATIONS = frozenset(
     "ei en et emme ette eivät eikä älä ilman inte ej icke aldrig utan inga ingen not no never without "
     "dont didnt doesnt wasnt isnt cant couldnt wont nobody nothing".split()
 )
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-#: How far a negation reaches.
-NEGATION_SPAN = 3
 #: Weight of a staff correction against one shipped example.
 CORRECTION_WEIGHT = 3.0
 #: Cosine similarity above which a new text takes a corrected text's labels outright.
@@ -53,11 +46,6 @@ NEAR_DUPLICATE = 0.9
 THRESHOLDS = tuple(round(x, 2) for x in np.arange(0.15, 0.8, 0.05))
 DEFAULT_THRESHOLD = 0.4
 _SEP = "\x1f"  # between a text's language and its text inside the vectorisers' input
-
-
-@cache
-def _stemmer(lang: str) -> Any:
-    return snowballstemmer.stemmer(STEMMERS[lang]) if lang in STEMMERS else None
 
 
 def stem_tokens(doc: str) -> list[str]:
@@ -72,9 +60,9 @@ def word_tokens(doc: str) -> list[str]:
 
 def _tokens(doc: str, stem: bool) -> list[str]:
     lang, _, text = doc.partition(_SEP)
-    words = [w.replace("'", "") for w in _WORD.findall(text.lower())]
-    stemmer = _stemmer(lang.split("-")[0]) if stem else None
-    stems = stemmer.stemWords(words) if stemmer is not None else words
+    words = [w.replace("'", "") for w in WORD.findall(text.lower())]
+    stemmer_ = stemmer(lang.split("-")[0]) if stem else None
+    stems = stemmer_.stemWords(words) if stemmer_ is not None else words
     out: list[str] = []
     negated = 0
     for word, root in zip(words, stems, strict=True):
@@ -101,8 +89,6 @@ def rule_hits(docs: Sequence[str]) -> Any:
     column per theme and per tone, 1 where the rules give it. The model learns how far to trust each
     rule, and staff corrections can outweigh a rule that misleads."""
     from scipy.sparse import csr_matrix
-
-    from .keywords import KeywordThemes
 
     got = KeywordThemes().assign([Text(*d.split(_SEP, 1)) for d in docs])
     columns = {name: i for i, name in enumerate((*THEMES, *TONES))}
@@ -187,7 +173,8 @@ class BuiltinThemes:
         """Themes and tone for each text, in order."""
         if not texts:
             return []
-        x = self._features.transform([_doc(t.lang, t.text) for t in texts])
+        docs = [_doc(t.lang, t.text) for t in texts]
+        x = self._features.transform(docs)
         chosen: list[list[str]] = [[] for _ in texts]
         for theme, (model, threshold, constant) in self._themes.items():
             if model is None:
@@ -199,7 +186,7 @@ class BuiltinThemes:
             for i, p in enumerate(probs):
                 if p >= threshold:
                     chosen[i].append(theme)
-        tones = self._tone.predict(self._tone_features.transform([_doc(t.lang, t.text) for t in texts]))
+        tones = self._tone.predict(self._tone_features.transform(docs))
         out = []
         for i, _ in enumerate(texts):
             remembered = self._remembered(x[i])

@@ -44,7 +44,7 @@ NEGATIONS = {
     ),
 }
 NEGATION_SPAN = 3
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _CLAUSE = re.compile(r"[.,;:!?()]+")
 
 #: Per theme, per language: the keywords (notation in the module docstring).
@@ -167,13 +167,14 @@ class _Rules:
 
 
 @cache
-def _stemmer(lang: str) -> Any:
+def stemmer(lang: str) -> Any:
+    """The Snowball stemmer of ``lang`` (fi, sv, en), or None for another language."""
     return snowballstemmer.stemmer(STEMMERS[lang]) if lang in STEMMERS else None
 
 
 def _stem(lang: str, words: list[str]) -> list[str]:
-    stemmer = _stemmer(lang)
-    return list(stemmer.stemWords(words)) if stemmer is not None else words
+    found = stemmer(lang)
+    return list(found.stemWords(words)) if found is not None else words
 
 
 def _compile(lang: str, spec: str) -> _Rules:
@@ -200,7 +201,7 @@ _NEGATIVE = _compile_all(NEGATIVE_WORDS)
 def _clauses(text: str) -> list[list[str]]:
     """The lower-cased words of each clause (a negation reaches no further than its clause)."""
     text = text.lower().replace("n't", "nt").replace("n’t", "nt")
-    return [words for part in _CLAUSE.split(text) if (words := _WORD.findall(part))]
+    return [words for part in _CLAUSE.split(text) if (words := WORD.findall(part))]
 
 
 def _word_hits(rules: _Rules, word: str, stem: str) -> bool:

@@ -75,7 +75,7 @@ def _today() -> date:
     return datetime.now(ZoneInfo(DEFAULT_TZ)).date()
 
 
-def _date_arg(args: Mapping[str, Any], name: str, default: date, notes: list[str]) -> date:
+def date_arg(args: Mapping[str, Any], name: str, default: date, notes: list[str]) -> date:
     text = str(args.get(name, "")).strip()
     if not text:
         return default
@@ -100,8 +100,8 @@ def selection(node_id: int, given: Mapping[str, Any] | None = None) -> Selection
     units = tuple(sorted(t.unit_codes(node.id)))
     notes: list[str] = []
     today = _today()
-    last = _date_arg(args_in, "to", today, notes)
-    first = _date_arg(args_in, "from", last - timedelta(days=29), notes)
+    last = date_arg(args_in, "to", today, notes)
+    first = date_arg(args_in, "from", last - timedelta(days=29), notes)
     if first > last:
         notes.append(_("The start was after the end; they have been swapped."))
         first, last = last, first

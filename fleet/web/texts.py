@@ -24,7 +24,7 @@ from ..store import DEFAULT_TZ
 from ..themes.model import MIXED, NEGATIVE, POSITIVE, THEMES, TONES
 from . import extension, scope
 from .access import STAFF, allow, me
-from .results import CHANNEL_LABELS, ROLE_LABELS, answer_label, period_label
+from .results import CHANNEL_LABELS, ROLE_LABELS, answer_label, date_arg, period_label
 
 bp = Blueprint("texts", __name__, url_prefix="/texts")
 
@@ -55,23 +55,10 @@ def records() -> FeedbackRecords:
 
 
 def _dates() -> tuple[date, date, list[str]]:
+    """The window from ``from`` and ``to``, checked as the results page checks them."""
     notes: list[str] = []
-    today = datetime.now(ZoneInfo(DEFAULT_TZ)).date()
-
-    def arg(name: str, default: date) -> date:
-        text = request.args.get(name, "").strip()
-        if not text:
-            return default
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            notes.append(
-                _("“%(text)s” is not a date (YYYY-MM-DD); showing %(day)s instead.", text=text[:20], day=default)
-            )
-            return default
-
-    last = arg("to", today)
-    first = arg("from", last - timedelta(days=DEFAULT_DAYS - 1))
+    last = date_arg(request.args, "to", datetime.now(ZoneInfo(DEFAULT_TZ)).date(), notes)
+    first = date_arg(request.args, "from", last - timedelta(days=DEFAULT_DAYS - 1), notes)
     if first > last:
         first, last = last, first
     if (last - first).days >= MAX_DAYS:
