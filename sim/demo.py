@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
 from fleet.db.accounts import Accounts
@@ -33,7 +34,10 @@ from fleet.ingest import Ingest
 from fleet.results import scores_by_unit
 from fleet.store import DEFAULT_TZ, FleetStore
 
-from .brokers import LOOPBACK, EmbeddedBroker, PortChoice, choose_port
+if TYPE_CHECKING:
+    from fleet.web.server import WebServer
+
+from .brokers import LOOPBACK, EmbeddedBroker, choose_port
 from .demo_org import DEMO_USER, demo_account, place_terminals
 from .demo_view import Health, render_results
 from .history import fill_feedback, fill_history
@@ -179,8 +183,26 @@ class _Stop:
                 signal.signal(sig, handler)
 
 
-def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, choice: PortChoice, first_unit: str) -> None:
-    """Serve the fleet web on loopback with its own store, and print where and how to sign in."""
+@dataclass
+class _Web:
+    """The fleet web the demo serves, listening from before the history is written."""
+
+    server: WebServer  # fleet.web.server's (imported where the web starts)
+    password: str
+    fell_back: bool
+
+    def say(self, out: TextIO, first_unit: str) -> None:
+        """Print where and how to sign in, and where the first unit's feedback form is."""
+        url = self.server.url
+        note = " (the preferred port is taken)" if self.fell_back else ""
+        print(f"web:       {url}{note}  sign in as {DEMO_USER} / {self.password}", file=out, flush=True)
+        print(f"public:    {url}public/pohjois-karjala  (residents' page, no sign-in)", file=out, flush=True)
+        print(f"feedback:  {url}f/{first_unit}  (the form behind the terminals' QR codes)", file=out, flush=True)
+
+
+def _serve_web(fleet_db: str | Path, stack: ExitStack, preferred: int) -> _Web:
+    """Serve the fleet web on loopback with its own store, on ``preferred`` if it is free, else on any
+    free port. It binds before the terminals' configurations are written, as they carry its address."""
     import secrets
 
     from fleet.web import create_app
@@ -192,13 +214,13 @@ def _serve_web(fleet_db: str | Path, stack: ExitStack, out: TextIO, choice: Port
     password = demo_account(Accounts(web_store))
     settings = Settings(db=str(fleet_db), secret_key=secrets.token_hex(32), secure_cookies=False)
     app = create_app(settings, store=web_store)
-    server = WebServer(app, LOOPBACK, choice.port)
+    try:
+        server, fell_back = WebServer(app, LOOPBACK, preferred), False
+    except OSError:  # taken: binding is the only test that cannot race another program
+        server, fell_back = WebServer(app, LOOPBACK, 0), True
     server.start()
     stack.callback(server.stop)
-    note = " (the preferred port is taken)" if choice.fell_back else ""
-    print(f"web:       {server.url}{note}  sign in as {DEMO_USER} / {password}", file=out, flush=True)
-    print(f"public:    {server.url}public/pohjois-karjala  (residents' page, no sign-in)", file=out, flush=True)
-    print(f"feedback:  {server.url}f/{first_unit}  (the form behind the terminals' QR codes)", file=out, flush=True)
+    return _Web(server, password, fell_back)
 
 
 def _health(ingest: Ingest, reader: FleetStore, sims: SimTerminals, past: int = 0) -> Health:
@@ -232,8 +254,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         store = SqlFleetStore(fleet_db)
         stack.callback(store.close)
         devices = device_ids(args.terminals)
-        web_port = choose_port(args.web_port)
-        form_url = f"http://{LOOPBACK}:{web_port.port}/f/{{unit}}"  # each unit's own form (fleet/configs.py)
+        web = _serve_web(fleet_db, stack, args.web_port)
+        form_url = f"{web.server.url}f/{{unit}}"  # each unit's own form (fleet/configs.py)
         placed = place_terminals(store, devices, units, feedback_url=form_url)
         past = 0
         if args.history_days > 0 and store.vote_count() == 0:
@@ -242,7 +264,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             texts = fill_feedback(store, units, args.history_days, seed=args.seed)
             print(f"           {texts:,} open-feedback answers with texts, behind the units' QR codes", file=out)
         today = datetime.now(ZoneInfo(DEFAULT_TZ)).date()
-        _serve_web(fleet_db, stack, out, web_port, units[0].unit)
+        web.say(out, units[0].unit)
         ingest = Ingest(store, host, port)
         ingest.start()
         stack.callback(ingest.stop)

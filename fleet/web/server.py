@@ -7,7 +7,9 @@ one process keeps one store connection (SQLite's writer lock is then never fough
 
 from __future__ import annotations
 
+import gc
 import threading
+import warnings
 from typing import Any
 
 from flask import Flask
@@ -21,9 +23,22 @@ class WebServer:
     """A waitress server for ``app`` on ``host:port`` (port 0: any free one), stoppable from any thread."""
 
     def __init__(self, app: Flask, host: str, port: int) -> None:
-        self._server: Any = create_server(
-            app, host=host, port=port, threads=THREADS, ident="hymy", asyncore_use_poll=True
-        )
+        """Listen on ``host:port`` now; OSError when the port is taken (nothing left open behind)."""
+        failure: OSError | None = None
+        with warnings.catch_warnings():
+            # A failed bind leaves the socket waitress opened to the garbage collector, which warns
+            # (an error under -W error); it is closed here, quietly, before the error is raised.
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                self._server: Any = create_server(
+                    app, host=host, port=port, threads=THREADS, ident="hymy", asyncore_use_poll=True
+                )
+            except OSError as exc:
+                failure = OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}")
+            if failure is not None:
+                gc.collect()
+        if failure is not None:
+            raise failure
         self.host = host
         self.port: int = self._server.effective_port
         self._thread: threading.Thread | None = None

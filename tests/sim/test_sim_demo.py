@@ -126,16 +126,24 @@ def test_the_demos_qr_codes_open_a_working_feedback_form(tmp_path: Path) -> None
 
 
 def test_demo_falls_back_to_a_free_port_and_keeps_data_when_asked(tmp_path: Path) -> None:
-    with socket.socket() as taken:
+    with socket.socket() as taken, socket.socket() as web_taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        proc = demo(tmp_path, "--duration", "2", "--port", str(busy), "--data", str(tmp_path / "kept"))
+        web_taken.bind(("127.0.0.1", 0))  # another program (another demo) on the preferred web port
+        web_taken.listen()
+        web_busy = web_taken.getsockname()[1]
+        args = ("--duration", "2", "--port", str(busy), "--web-port", str(web_busy), "--data", str(tmp_path / "kept"))
+        proc = demo(tmp_path, *args)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     said = re.search(rf"port {busy} is taken .* listens on 127\.0\.0\.1:(\d+)", out)
     assert said, out
     assert int(said.group(1)) != busy
+    web = re.search(r"web: +http://127\.0\.0\.1:(\d+)/ \(the preferred port is taken\)", out)
+    assert web and int(web.group(1)) != web_busy, out
+    form = re.search(r"feedback: +http://127\.0\.0\.1:(\d+)/f/", out)
+    assert form and form.group(1) == web.group(1), out  # the terminals' QR codes name the port it got
     assert (tmp_path / "kept" / "fleet.db").exists()
     assert len(list((tmp_path / "kept" / "terminals").glob("*.db"))) == 6
 
